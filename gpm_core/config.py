@@ -1,0 +1,289 @@
+"""Experiment configuration: one TOML file per reported result in `configs/`.
+
+A config file has four tables, `[model]`, `[data]`, `[train]`, `[eval]`, plus top-level
+`experiment` and `description`, and `[profiles.<name>.<table>]` tables that override
+fields for a named profile (`quick` runs on a 2-core CPU in minutes, `paper` uses the
+paper's hyper-parameters). `load_config(path, profile)` returns a validated `Config`.
+
+The dataclasses below are the single schema: models read `ModelConfig`, `gpm_core.data`
+reads `DataConfig`, `gpm_core.train` reads `TrainConfig` and `EvalConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+Alpha = Union[float, str]  # a positive float or "auto"
+
+
+@dataclass
+class ModelConfig:
+    kind: str = "gpm"  # gpm | dkm | vae
+    likelihood: str = "bernoulli"  # bernoulli | dmol
+    filters: int = 16  # conv filters (16 binarized, 256 real-valued; GPM appendix C)
+    code_size: int = 100  # C, the embedding / memory word size
+    memory_slots: int = 32  # K, the number of memory rows
+    sigma_xi: float = 0.5  # std of the writing noise xi (GPM) / observation noise (DKM)
+    sigma_w: float = 0.3 ** 0.5  # initial std of q(W); trained (both papers)
+    n_mixtures: int = 10  # components of the discretized logistic mixture (dmol only)
+    # GPM pseudo-inverses (Algorithm 1): "ben_cohen" (the paper) or "exact" (torch.linalg.pinv)
+    pinv: str = "ben_cohen"
+    pinv_steps: int = 7
+    alpha_memory: Alpha = 1e-3  # alpha of M0+ and M+ (1e-3 Omniglot, 5e-5 real-valued)
+    alpha_weight: Alpha = 1e-3  # alpha of W0+ (1e-3 Omniglot, 1e-4 real-valued)
+    # GPM: add the writing noise xi when a test episode is written (Algorithm 1 writes Z_xi)
+    eval_write_noise: bool = True
+    # DKM: U0 = sigma_u^2 I (DKM appendix B), number of optional refinement passes
+    sigma_u: float = 1.0
+    dkm_refine: int = 0
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "omniglot"  # mnist | omniglot | fashion_mnist | cifar10 | cifar100 | celeba
+    binarize: str = "threshold"  # threshold (0.5, as the official GPM code) | stochastic | none
+    episode_length: int = 32  # T
+    image_size: int = 28  # 28 for (Fashion)MNIST/Omniglot, 32 for CIFAR, 64/192 for CelebA
+    train_subset: int = 0  # 0 = all training images; >0 = a fixed random N (seed 0; quick profiles, tests)
+    test_subset: int = 0
+    binarize_seed: int = 0  # seed of the one-off Bernoulli sample when binarize = "stochastic"
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 16  # episodes per step
+    steps: int = 15000
+    lr: float = 1e-4
+    weight_decay: float = 1e-3
+    grad_clip: float = 10.0
+    lr_decay: float = 1.0  # multiplicative decay every lr_decay_every steps (0.99995 for real-valued GPM)
+    lr_decay_every: int = 1  # steps between decays (GPM app. C decays once per epoch)
+    checkpoint_every: int = 200  # steps between atomic checkpoints
+    log_every: int = 50  # steps between entries of the loss curve in the artifact
+
+
+@dataclass
+class EvalConfig:
+    episodes: int = 100  # test episodes of T images scored by `evaluate`
+    batch_size: int = 25
+    seed: int = 1234  # the test episodes are the same for every run of an experiment
+
+
+@dataclass
+class Config:
+    experiment: str
+    description: str = ""
+    profile: str = "paper"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# --------------------------------------------------------------------------------------
+# Loading and validation
+# --------------------------------------------------------------------------------------
+KINDS = ("gpm", "dkm", "vae")
+LIKELIHOODS = ("bernoulli", "dmol")
+PINVS = ("ben_cohen", "exact")
+DATASETS = ("mnist", "fashion_mnist", "omniglot", "cifar10", "cifar100", "celeba",
+            "synthetic", "synthetic_rgb")  # synthetic*: tiny fabricated images for tests
+BINARIZE = ("threshold", "stochastic", "none")
+
+# Allowed values of the str fields, and the fields that must be > 0 or >= 0.
+_CHOICES = {
+    "model.kind": KINDS, "model.likelihood": LIKELIHOODS, "model.pinv": PINVS,
+    "data.dataset": DATASETS, "data.binarize": BINARIZE,
+}
+_POSITIVE = {
+    "model.filters", "model.code_size", "model.memory_slots", "model.sigma_xi", "model.sigma_w",
+    "model.n_mixtures", "model.pinv_steps", "model.sigma_u",
+    "data.episode_length", "data.image_size",
+    "train.batch_size", "train.steps", "train.lr", "train.lr_decay", "train.lr_decay_every",
+    "train.checkpoint_every", "train.log_every",
+    "eval.episodes", "eval.batch_size",
+}
+_NON_NEGATIVE = {"model.dkm_refine", "data.train_subset", "data.test_subset", "data.binarize_seed",
+                 "train.weight_decay", "train.grad_clip"}
+_SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
+_TOP_LEVEL = ("experiment", "description", "model", "data", "train", "eval", "profiles")
+# Fields that do not change what is trained: editing them must not block a resume.
+_HASH_EXCLUDE = {"description", "profile", "train.checkpoint_every"}
+
+
+class ConfigError(ValueError):
+    """A config file or override with an unknown key or a bad value."""
+
+
+def _field_types(cls) -> dict[str, object]:
+    return typing.get_type_hints(cls, globalns=vars(sys.modules[__name__]))
+
+
+def _check_value(key: str, value, typ):
+    """Return `value` converted to the field type `typ`, or raise ConfigError."""
+    if typ == Alpha:
+        if value == "auto":
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+            return float(value)
+        raise ConfigError(f"{key} = {value!r}: expected a float > 0 or \"auto\"")
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} = {value!r}: expected true or false")
+    if typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            out = value
+        else:
+            raise ConfigError(f"{key} = {value!r}: expected an integer")
+    elif typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            out = float(value)
+        else:
+            raise ConfigError(f"{key} = {value!r}: expected a finite number")
+    elif typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} = {value!r}: expected a string")
+        out = value
+    else:  # pragma: no cover - a field type this validator does not know
+        raise ConfigError(f"{key}: unsupported field type {typ}")
+    if key in _CHOICES and out not in _CHOICES[key]:
+        raise ConfigError(f"{key} = {out!r}: valid values are {', '.join(map(repr, _CHOICES[key]))}")
+    if key in _POSITIVE and not out > 0:
+        raise ConfigError(f"{key} = {out!r}: must be > 0")
+    if key in _NON_NEGATIVE and not out >= 0:
+        raise ConfigError(f"{key} = {out!r}: must be >= 0")
+    if key == "train.lr_decay" and out > 1:
+        raise ConfigError(f"{key} = {out!r}: must be in (0, 1] (1 = no decay)")
+    return out
+
+
+def _apply_section(obj, section: str, values: dict, where: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}[{section}] must be a table, got {values!r}")
+    types = _field_types(type(obj))
+    for name, value in values.items():
+        if name not in types:
+            raise ConfigError(f"unknown key {name!r} in {where}[{section}]; "
+                              f"valid keys: {', '.join(types)}")
+        setattr(obj, name, _check_value(f"{section}.{name}", value, types[name]))
+
+
+def validate(cfg: Config) -> Config:
+    """Check every field of `cfg` (also one built in Python) and the cross-field rules."""
+    for section, cls in _SECTIONS.items():
+        obj = getattr(cfg, section)
+        for name, typ in _field_types(cls).items():
+            setattr(obj, name, _check_value(f"{section}.{name}", getattr(obj, name), typ))
+    if not isinstance(cfg.experiment, str) or not cfg.experiment:
+        raise ConfigError(f"experiment = {cfg.experiment!r}: expected a non-empty string")
+    if cfg.model.likelihood == "dmol" and cfg.data.binarize != "none":
+        raise ConfigError("model.likelihood = 'dmol' models 8-bit images: set data.binarize = 'none'")
+    return cfg
+
+
+def from_dict(raw: dict, profile: str = "paper", where: str = "config") -> Config:
+    """Build a validated Config from a parsed TOML dict, applying `[profiles.<profile>]`."""
+    unknown = set(raw) - set(_TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s) {sorted(unknown)} in {where}; "
+                          f"valid keys: {', '.join(_TOP_LEVEL)}")
+    cfg = Config(experiment=raw.get("experiment", ""), description=raw.get("description", ""),
+                 profile=profile)
+    for section in _SECTIONS:
+        if section in raw:
+            _apply_section(getattr(cfg, section), section, raw[section], where)
+    profiles = raw.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"[profiles] in {where} must be a table of tables")
+    if profile not in profiles and profile != "paper":
+        raise ConfigError(f"profile {profile!r} is not in {where}; "
+                          f"available profiles: {', '.join(sorted(profiles)) or '(none)'}")
+    override = profiles.get(profile, {})
+    for section, values in override.items():
+        if section == "description":
+            cfg.description = values
+            continue
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown table [profiles.{profile}.{section}] in {where}; "
+                              f"valid tables: {', '.join(_SECTIONS)}, and key description")
+        _apply_section(getattr(cfg, section), section, values, f"{where} [profiles.{profile}]")
+    if not isinstance(cfg.description, str):
+        raise ConfigError(f"description = {cfg.description!r}: expected a string")
+    return validate(cfg)
+
+
+def load_config(path, profile: str = "paper") -> Config:
+    """Read a TOML experiment file and return the validated Config of one profile.
+
+    `experiment` defaults to the file name without `.toml`. Unknown keys, wrong types,
+    out-of-range values and unknown profiles raise ConfigError naming the valid choices.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; the experiments are in configs/*.toml") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    raw.setdefault("experiment", path.stem)
+    return from_dict(raw, profile, where=str(path))
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply `section.key=value` strings (value in TOML syntax, bare words as strings)."""
+    cfg = dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s)) for s in _SECTIONS})
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        section, _, name = key.strip().partition(".")
+        if not sep or section not in _SECTIONS or not name:
+            raise ConfigError(f"override {item!r}: expected SECTION.KEY=VALUE with SECTION one of "
+                              f"{', '.join(_SECTIONS)}")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        _apply_section(getattr(cfg, section), section, {name.strip(): value}, "override")
+    return validate(cfg)
+
+
+def to_dict(cfg: Config) -> dict:
+    """The config as plain nested dicts (JSON/TOML-ready)."""
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(d: dict) -> Config:
+    """Inverse of `to_dict` (used to rebuild the config stored in a checkpoint or result)."""
+    cfg = Config(experiment=d["experiment"], description=d.get("description", ""),
+                 profile=d.get("profile", "paper"))
+    for section in _SECTIONS:
+        _apply_section(getattr(cfg, section), section, d.get(section, {}), "stored config")
+    return validate(cfg)
+
+
+def config_hash(cfg: Config) -> str:
+    """12 hex digits of sha256 over the canonical JSON of every field that changes training
+    or evaluation (all but description, profile name and checkpoint_every)."""
+    d = to_dict(cfg)
+    for key in _HASH_EXCLUDE:
+        section, _, name = key.partition(".")
+        if name:
+            d[section].pop(name, None)
+        else:
+            d.pop(section, None)
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

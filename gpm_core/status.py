@@ -1,0 +1,74 @@
+"""The reproduction-status page: every table and figure of both papers, with what
+`results/` and the book hold for it. Generated, never typed: the book's status chapter
+and `python -m gpm_core status` both call `status_rows`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from .paper_numbers import ITEMS
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _runs_by_experiment(results_dir: Path) -> dict[str, dict[str, int]]:
+    """experiment -> profile -> number of finished runs (result JSONs) in results_dir."""
+    from .artifacts import load_results
+
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in load_results(results_dir=results_dir):
+        counts[r["experiment"]][r.get("profile", "?")] += 1
+    return counts
+
+
+def status_rows(results_dir: str | Path | None = None, book_dir: str | Path | None = None) -> list[dict]:
+    """One row per item of `paper_numbers.ITEMS`: paper, item, runs found, chapter, status.
+
+    status is "reproduced" when every experiment of the item has runs and a chapter
+    renders it, "derived" for a mathematical statement checked in a chapter,
+    "partial" when some runs or the chapter exist, and "open" otherwise.
+    """
+    results_dir = Path(results_dir) if results_dir is not None else REPO / "results"
+    book_dir = Path(book_dir) if book_dir is not None else REPO / "book"
+    runs = _runs_by_experiment(results_dir) if results_dir.exists() else {}
+    rows = []
+    for item in ITEMS:
+        has_chapter = bool(item.chapter) and (book_dir / f"{item.chapter}.ipynb").exists()
+        found = {e: dict(runs.get(e, {})) for e in item.experiments}
+        n_with_runs = sum(1 for e in item.experiments if found[e])
+        if not item.experiments:
+            status = "derived" if has_chapter else "open"
+        elif n_with_runs == len(item.experiments) and has_chapter:
+            status = "reproduced"
+        elif n_with_runs or has_chapter:
+            status = "partial"
+        else:
+            status = "open"
+        runs_text = "; ".join(
+            f"{e}: " + (", ".join(f"{n} {p}" for p, n in sorted(found[e].items())) or "none")
+            for e in item.experiments
+        )
+        rows.append({
+            "paper": item.paper,
+            "item": item.what,
+            "runs": runs_text or "-",
+            "chapter": item.chapter if has_chapter else "-",
+            "issue": item.issue,
+            "status": status,
+        })
+    return rows
+
+
+def status_markdown(results_dir: str | Path | None = None, book_dir: str | Path | None = None) -> str:
+    """The status table as Markdown (the book displays it; the CLI prints it)."""
+    rows = status_rows(results_dir, book_dir)
+    head = "| paper | table / figure | status | runs in results/ (per profile) | chapter | issue |\n"
+    head += "|---|---|---|---|---|---|\n"
+    body = "".join(
+        f"| {r['paper']} | {r['item']} | **{r['status']}** | {r['runs']} | {r['chapter']} | "
+        f"{r['issue'] or '-'} |\n"
+        for r in rows
+    )
+    return head + body
