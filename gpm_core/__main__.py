@@ -1,0 +1,127 @@
+"""Command line: `python -m gpm_core {train,evaluate,status} ...` (also installed as `gpm`).
+
+    python -m gpm_core train configs/table1_omniglot_gpm.toml --profile quick --seed 0
+    python -m gpm_core evaluate runs/table1_omniglot_gpm/quick-seed0
+    python -m gpm_core evaluate results/table1_omniglot_gpm/quick-seed0.json
+    python -m gpm_core status
+
+A subcommand is a (configure(parser), run(args) -> exit code) pair in COMMANDS; add one
+with `register_command`. Known failures print one line, "error: ...", and exit with
+2 (bad config), 3 (training diverged), 4 (data missing or damaged), 5 (checkpoint
+problem), 130 (interrupted; re-run the same command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+COMMANDS: dict[str, tuple[str, Callable, Callable]] = {}
+
+
+def register_command(name: str, help: str, configure: Callable, run: Callable) -> None:
+    """Add (or replace) subcommand `name`: configure(subparser), run(args) -> int."""
+    COMMANDS[name] = (help, configure, run)
+
+
+def _configure_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="an experiment file, e.g. configs/table1_omniglot_gpm.toml")
+    p.add_argument("--profile", default="paper", help="profile in the file: quick | paper (default paper)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, noise and data order (default 0)")
+    p.add_argument("--device", default="auto", help="cpu | cuda | auto (default: cuda if there is one)")
+    p.add_argument("--run-dir", default=None, help="checkpoint folder (default runs/<experiment>/<profile>-seed<N>)")
+    p.add_argument("--results-dir", default="results", help="where the result JSON goes (default results)")
+    p.add_argument("--fresh", action="store_true", help="discard the run's checkpoint and start from step 0")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config field, e.g. --set train.steps=100 (repeatable)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_train(args) -> int:
+    import torch
+
+    from .config import apply_overrides, load_config
+    from .evaluate import format_metrics
+    from .train import train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(args.config, args.profile)
+    if args.overrides:
+        cfg = apply_overrides(cfg, args.overrides)
+    result = train(cfg, seed=args.seed, device=args.device, run_dir=args.run_dir,
+                   results_dir=args.results_dir, fresh=args.fresh, progress=not args.no_progress)
+    print(f"{cfg.experiment} ({cfg.profile}, seed {args.seed}): {result['steps']} steps in "
+          f"{result['train_time_s']:.1f} s, final training loss {result['final_loss']:.4f}")
+    print(format_metrics(result["metrics"]))
+    if result.get("deviation"):
+        print(f"deviation: {result['deviation']}")
+    print(f"wrote {result['path']}")
+    return 0
+
+
+def _configure_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="a run directory (runs/<experiment>/<profile>-seed<N>) or a result JSON")
+    p.add_argument("--device", default="auto", help="cpu | cuda | auto")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--write", action="store_true", help="rewrite the run's result JSON (run directories only)")
+
+
+def _run_evaluate(args) -> int:
+    from .evaluate import evaluate_run
+
+    evaluate_run(args.run, device=args.device, results_dir=args.results_dir, write=args.write)
+    return 0
+
+
+def _configure_status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results-dir", default=None, help="default: the repository's results/")
+
+
+def _run_status(args) -> int:
+    from .status import status_markdown
+
+    print(status_markdown(results_dir=args.results_dir))
+    return 0
+
+
+register_command("train", "train (or resume) one run and write its result JSON", _configure_train, _run_train)
+register_command("evaluate", "re-score a run on the fixed test episodes", _configure_evaluate, _run_evaluate)
+register_command("status", "what of both papers is reproduced so far", _configure_status, _run_status)
+
+
+def _exit_code(e: BaseException) -> int | None:
+    from .config import ConfigError
+    from .data import DataCorruptError, DatasetNotFoundError
+    from .train import CheckpointError, ConfigMismatchError, TrainingDiverged
+
+    for types, code in (((ConfigError,), 2), ((TrainingDiverged,), 3),
+                        ((DatasetNotFoundError, DataCorruptError), 4),
+                        ((CheckpointError, ConfigMismatchError), 5)):
+        if isinstance(e, types):
+            return code
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gpm_core", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help, configure, _) in COMMANDS.items():
+        configure(sub.add_parser(name, help=help, description=help))
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command][2](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        code = _exit_code(e)
+        if code is None:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

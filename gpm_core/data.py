@@ -1,0 +1,528 @@
+"""Datasets and episodes.
+
+Every dataset lives under one root, `data_root()`: the environment variable `GPM_DATA`,
+default `~/.cache/gpm_core/data`, laid out as torchvision expects (`MNIST/raw/...`,
+`FashionMNIST/raw/...`, `cifar-10-batches-py/`, `celeba/`) plus `omniglot/chardata.mat`
+(Burda et al.'s binarized Omniglot) or `omniglot-py/` (Lake et al.'s originals). Nothing
+is downloaded unless `GPM_DOWNLOAD=1` is set.
+
+`load_images(name, split, cfg)` returns an `ImageSet`: uint8 images (N, C, H, W) with
+values in {0, 1} (binarized) or 0..255, labels (N,), and a `meta` dict that says where the
+images came from (`source`) and how they differ from the paper's data (`deviation`, text
+or None; every result artifact carries it).
+
+An episode is T images drawn at random from the whole set (GPM section 3.1: "we sample 32
+images to form the episode"; DKM section 4: "episodes with 32 patterns randomly sampled
+from all classes"). `EpisodeSampler` yields training batches (B, T, C, H, W);
+`test_episodes` gives the fixed evaluation episodes, the same for every run;
+`class_episodes` draws episodes from a few classes for the DKM capacity test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import DATASETS, DataConfig
+
+OMNIGLOT_CACHE_VERSION = "omniglot28-v1"  # bump when the 105 -> 28 conversion changes
+
+# Published md5 of the uncompressed IDX files (the .gz md5s are torchvision's own table).
+IDX_MD5 = {
+    "MNIST": {
+        "train-images-idx3-ubyte": (47040016, "6bbc9ace898e44ae57da46a324031adb"),
+        "train-labels-idx1-ubyte": (60008, "a25bea736e30d166cdddb491f175f624"),
+        "t10k-images-idx3-ubyte": (7840016, "2646ac647ad5339dbf082846283269ea"),
+        "t10k-labels-idx1-ubyte": (10008, "27ae3e4e09519cfbb04c329615203637"),
+    },
+    "FashionMNIST": {
+        "train-images-idx3-ubyte": (47040016, "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
+        "train-labels-idx1-ubyte": (60008, "9018921c3c673c538a1fc5bad174d6f9"),
+        "t10k-images-idx3-ubyte": (7840016, "8181f5470baa50b63fa0f6fddb340f0a"),
+        "t10k-labels-idx1-ubyte": (10008, "15d484375f8d13e6eb1aabb0c3f46965"),
+    },
+}
+# md5 of the two Omniglot .npz files of shared/data (bitsandscraps/omniglot, see its README)
+OMNIGLOT_NPZ_MD5 = {
+    "images_background": "042c0a3e1688c4f4dc9d7213db63ee80",
+    "images_evaluation": "a6277b6770b9241c6906fa797456e652",
+}
+
+OMNIGLOT_DEVIATION = (
+    "Omniglot substitute: Burda et al.'s chardata.mat (24,345 train / 8,070 test) is not "
+    "available, so the split is rebuilt from Lake et al.'s original 105x105 images: all 1,623 "
+    "characters, drawings 1-15 -> train (24,345), drawings 16-20 -> test (8,115, not 8,070), "
+    "ink = 1, 105 -> 28 by area averaging (torch adaptive average pooling), then the "
+    "configured binarization (threshold 0.5). Close to, but not pixel-identical with, the "
+    "paper's data."
+)
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The files of a dataset are not under the data root."""
+
+
+class DataCorruptError(RuntimeError):
+    """A dataset file exists but is damaged (wrong md5, truncated, wrong shape)."""
+
+
+@dataclass
+class ImageSet:
+    """Images (N, C, H, W) uint8 in 0..max_value, labels (N,) int64, and provenance."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    @property
+    def max_value(self) -> int:
+        return int(self.meta.get("max_value", 255))
+
+    def as_float(self, index=slice(None)) -> torch.Tensor:
+        """Images `index` as float32 in [0, 1]."""
+        return self.images[index].float() / self.max_value
+
+
+def data_root() -> Path:
+    """The one data root: $GPM_DATA, default ~/.cache/gpm_core/data."""
+    return Path(os.environ.get("GPM_DATA", "~/.cache/gpm_core/data")).expanduser()
+
+
+def _download_allowed() -> bool:
+    return os.environ.get("GPM_DOWNLOAD", "") not in ("", "0")
+
+
+def _md5(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _not_found(name: str, path: Path, todo: str) -> DatasetNotFoundError:
+    return DatasetNotFoundError(
+        f"{name}: nothing found at {path} (data root {data_root()}, set by GPM_DATA). {todo}")
+
+
+_SHARED_HINT = ("On the project machines run `python3 ../shared/data/verify.py --extract --dest .data` "
+                "and set GPM_DATA=.data, or point GPM_DATA at a folder holding the files.")
+
+
+# --------------------------------------------------------------------------------------
+# MNIST, FashionMNIST
+# --------------------------------------------------------------------------------------
+
+def _load_idx_dataset(folder: str, split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
+    import torchvision
+
+    cls = {"MNIST": torchvision.datasets.MNIST, "FashionMNIST": torchvision.datasets.FashionMNIST}[folder]
+    root = data_root()
+    raw = root / folder / "raw"
+    prefix = "train" if split == "train" else "t10k"
+    needed = [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
+    gz_md5 = {os.path.basename(url): md5 for url, md5 in cls.resources}
+    for name in needed:
+        path = raw / name
+        if not path.exists():
+            gz = raw / (name + ".gz")
+            if gz.exists():
+                if _md5(gz) != gz_md5[gz.name]:
+                    raise DataCorruptError(f"{gz} has md5 {_md5(gz)}, expected {gz_md5[gz.name]}: "
+                                           f"the file is damaged; copy it again. {_SHARED_HINT}")
+                if not os.access(raw, os.W_OK):
+                    raise DatasetNotFoundError(
+                        f"{folder}: {gz} is there but {raw} is not writable, so it cannot be "
+                        f"unpacked; set GPM_DATA to a writable copy. {_SHARED_HINT}")
+                cls(str(root), train=split == "train", download=True)  # md5 matches: unpacks offline
+            elif _download_allowed():
+                cls(str(root), train=split == "train", download=True)
+            else:
+                raise _not_found(folder, path, f"{_SHARED_HINT} Elsewhere GPM_DOWNLOAD=1 lets "
+                                 f"torchvision download it (download=True) where the network allows.")
+        size, md5 = IDX_MD5[folder][name]
+        if path.stat().st_size != size or _md5(path) != md5:
+            raise DataCorruptError(
+                f"{path} is damaged ({path.stat().st_size} bytes, expected {size} with md5 {md5}); "
+                f"delete it and unpack it again. {_SHARED_HINT}")
+    ds = cls(str(root), train=split == "train", download=False)
+    images = ds.data.unsqueeze(1).contiguous()  # (N, 1, 28, 28) uint8
+    return images, ds.targets.long(), f"torchvision.datasets.{folder} ({raw})"
+
+
+# --------------------------------------------------------------------------------------
+# Omniglot
+# --------------------------------------------------------------------------------------
+
+def _omniglot_burda(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Burda et al.'s chardata.mat: 'data' (784, 24345) / 'testdata' (784, 8070), grey levels
+    in [0, 1]. Each column is a 28x28 image stored column-major (as the IWAE code reads it)."""
+    try:
+        import scipy.io
+    except ImportError:
+        raise ImportError(f"reading {path} needs scipy: pip install scipy") from None
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except Exception as e:
+        raise DataCorruptError(f"{path} cannot be read as a MATLAB file ({e}); fetch chardata.mat again") from None
+    key, n = ("data", 24345) if split == "train" else ("testdata", 8070)
+    tkey, ckey = ("target", "targetchar") if split == "train" else ("testtarget", "testtargetchar")
+    if key not in mat or mat[key].shape != (784, n):
+        got = mat[key].shape if key in mat else "missing"
+        raise DataCorruptError(f"{path}: '{key}' has shape {got}, expected (784, {n}); fetch chardata.mat again")
+    x = np.asarray(mat[key], dtype=np.float64).T.reshape(n, 28, 28, order="F")  # column-major images
+    images = torch.from_numpy(np.floor(x * 255 + 0.5).clip(0, 255).astype(np.uint8)).unsqueeze(1)
+    alphabet = np.argmax(mat[tkey], axis=0)
+    char = np.asarray(mat[ckey]).reshape(-1)
+    labels = torch.from_numpy((alphabet * 1000 + char).astype(np.int64))  # unique per character
+    return images, labels
+
+
+def _ink_28(ink: torch.Tensor) -> torch.Tensor:
+    """(N, 105, 105) bool ink -> (N, 1, 28, 28) uint8 ink fraction, 105 -> 28 by area
+    averaging (adaptive average pooling: windows of 4 or 5 pixels, overlapping by one).
+    Rounding is half-down, so `threshold` (value/255 > 0.5) equals thresholding the
+    exact average at 0.5."""
+    out = []
+    for chunk in ink.split(2048):
+        avg = F.adaptive_avg_pool2d(chunk.unsqueeze(1).double(), (28, 28))
+        out.append(torch.ceil(avg * 255 - 0.5).clamp(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+def _omniglot_lake_arrays(root: Path) -> tuple[torch.Tensor, str]:
+    """All 1623 characters x 20 drawings as bool ink (1623, 20, 105, 105)."""
+    base = root / "omniglot-py"
+    npz = [base / f"{s}.npz" for s in ("images_background", "images_evaluation")]
+    if all(p.exists() for p in npz):
+        parts = []
+        for p in npz:
+            if _md5(p) != OMNIGLOT_NPZ_MD5[p.stem]:
+                raise DataCorruptError(f"{p} has md5 {_md5(p)}, expected {OMNIGLOT_NPZ_MD5[p.stem]}: "
+                                       f"the file is damaged; copy it again. {_SHARED_HINT}")
+            try:
+                images = np.load(p)["images"]  # bool, True = white background
+            except Exception as e:
+                raise DataCorruptError(f"{p} cannot be read ({e}); copy it again") from None
+            parts.append(torch.from_numpy(~images))
+        ink = torch.cat(parts)
+        source = f"Lake et al. Omniglot, {npz[0]} + {npz[1].name}"
+    elif all((base / s).is_dir() for s in ("images_background", "images_evaluation")):
+        ink = _omniglot_png_tree(root)
+        source = f"Lake et al. Omniglot PNG tree under {base}"
+    else:
+        raise _not_found(
+            "omniglot", root / "omniglot" / "chardata.mat",
+            f"Neither Burda et al.'s chardata.mat (from github.com/yburda/iwae, datasets/OMNIGLOT) "
+            f"nor Lake et al.'s images ({npz[0]}, {npz[1].name} or the images_* PNG folders) are there. "
+            f"{_SHARED_HINT}")
+    if ink.shape != (1623, 20, 105, 105):
+        raise DataCorruptError(f"Omniglot under {base}: images have shape {tuple(ink.shape)}, "
+                               f"expected (1623, 20, 105, 105); copy the files again")
+    return ink, source
+
+
+def _omniglot_png_tree(root: Path) -> torch.Tensor:
+    import torchvision
+    from PIL import Image
+
+    class LocalOmniglot(torchvision.datasets.Omniglot):
+        # the PNGs are exact but not the original zips, whose md5 torchvision checks
+        def _check_integrity(self):
+            return True
+
+    ink = torch.zeros(1623, 20, 105, 105, dtype=torch.bool)
+    for background in (True, False):
+        ds = LocalOmniglot(str(root), background=background, download=False)
+        for image_name, char_index in ds._flat_character_images:
+            cid, drawing = (int(s) for s in Path(image_name).stem.split("_"))  # XXXX_YY.png
+            path = os.path.join(ds.target_folder, ds._characters[char_index], image_name)
+            try:
+                with Image.open(path) as im:
+                    ink[cid - 1, drawing - 1] = ~torch.from_numpy(np.array(im.convert("1"), dtype=bool))
+            except Exception as e:
+                raise DataCorruptError(f"{path} cannot be read as a 105x105 PNG ({e}); "
+                                       f"extract the Omniglot images again") from None
+    return ink
+
+
+def _omniglot_lake(split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The closest split to Burda et al.'s from the original images (see OMNIGLOT_DEVIATION),
+    cached as 28x28 uint8 in <root>/gpm_cache/omniglot28.pt."""
+    root = data_root()
+    cache = root / "gpm_cache" / "omniglot28.pt"
+    data = None
+    if cache.exists():
+        try:
+            data = torch.load(cache, weights_only=True)
+            if data.get("version") != OMNIGLOT_CACHE_VERSION:
+                data = None
+        except Exception:
+            warnings.warn(f"{cache} is unreadable; rebuilding it")
+            data = None
+    if data is None:
+        ink, source = _omniglot_lake_arrays(root)
+        small = _ink_28(ink.reshape(-1, 105, 105)).reshape(1623, 20, 1, 28, 28)
+        labels = torch.arange(1623).unsqueeze(1).expand(1623, 20)
+        data = {
+            "version": OMNIGLOT_CACHE_VERSION, "source": source,
+            "train_images": small[:, :15].reshape(-1, 1, 28, 28).clone(),  # drawings 1-15
+            "train_labels": labels[:, :15].reshape(-1).clone(),
+            "test_images": small[:, 15:].reshape(-1, 1, 28, 28).clone(),  # drawings 16-20
+            "test_labels": labels[:, 15:].reshape(-1).clone(),
+        }
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".tmp{os.getpid()}")
+            torch.save(data, tmp)
+            os.replace(tmp, cache)
+        except OSError as e:  # a read-only root: work without the cache
+            warnings.warn(f"could not write the Omniglot cache {cache} ({e}); it is rebuilt each time")
+    return data[f"{split}_images"], data[f"{split}_labels"], data["source"] + f" (cache {cache})"
+
+
+# --------------------------------------------------------------------------------------
+# CIFAR, CelebA
+# --------------------------------------------------------------------------------------
+
+def _load_cifar(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
+    import torchvision
+
+    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+    root = data_root()
+    folder = root / cls.base_folder
+    todo = ("Put the python-version tarball's folder there (https://www.cs.toronto.edu/~kriz/cifar.html); "
+            "torchvision downloads it with download=True where the network allows: set GPM_DOWNLOAD=1.")
+    if not folder.is_dir():
+        if not _download_allowed():
+            raise _not_found(name, folder, todo)
+        cls(str(root), train=split == "train", download=True)
+    try:
+        ds = cls(str(root), train=split == "train", download=False)
+    except RuntimeError as e:  # torchvision checks the md5 of every batch file
+        bad = [f for f, md5 in cls.train_list + cls.test_list
+               if not (folder / f).exists() or _md5(folder / f) != md5]
+        raise DataCorruptError(f"{name}: {', '.join(str(folder / f) for f in bad) or folder} missing "
+                               f"or damaged ({e}); copy the folder again. {todo}") from None
+    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N, 3, 32, 32)
+    return images, torch.tensor(ds.targets, dtype=torch.long), f"torchvision.datasets.{cls.__name__} ({folder})"
+
+
+def _load_celeba(split: str, image_size: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """CelebA aligned faces, centre-cropped to 148x148 then resized to image_size (the usual
+    VAE preprocessing; the paper does not say), cached as uint8 in gpm_cache/."""
+    import torchvision
+    from torchvision import transforms
+
+    root = data_root()
+    cache = root / "gpm_cache" / f"celeba{image_size}-{split}.pt"
+    if cache.exists():
+        try:
+            d = torch.load(cache, weights_only=True)
+            return d["images"], d["labels"], d["source"]
+        except Exception:
+            warnings.warn(f"{cache} is unreadable; rebuilding it")
+    folder = root / "celeba"
+    if not (folder / "img_align_celeba").is_dir() and not _download_allowed():
+        raise _not_found("celeba", folder / "img_align_celeba",
+                         "Put img_align_celeba/ and the list_*.txt files there; torchvision downloads "
+                         "them with download=True where the network allows: set GPM_DOWNLOAD=1.")
+    tf = transforms.Compose([transforms.CenterCrop(148), transforms.Resize(image_size), transforms.PILToTensor()])
+    try:
+        ds = torchvision.datasets.CelebA(str(root), split="valid" if split == "val" else split,
+                                         target_type="identity", transform=tf, download=_download_allowed())
+        images = torch.stack([ds[i][0] for i in range(len(ds))])
+        labels = ds.identity.reshape(-1).long()
+    except RuntimeError as e:
+        raise DataCorruptError(f"celeba under {folder}: {e}") from None
+    source = f"torchvision.datasets.CelebA ({folder}), centre crop 148, resize {image_size}"
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}")
+        torch.save({"images": images, "labels": labels, "source": source}, tmp)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return images, labels, source
+
+
+# --------------------------------------------------------------------------------------
+# Synthetic (tests, smoke runs)
+# --------------------------------------------------------------------------------------
+
+def _synthetic(split: str, channels: int, size: int, n: int = 512) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """`n` smooth random blobs: 4x4 Gaussian noise upsampled bilinearly to size x size and
+    squashed to 0..255, from 10 'classes' (10 fixed low-res prototypes plus noise)."""
+    g = torch.Generator().manual_seed(0 if split == "train" else 1)
+    protos = torch.randn(10, channels, 4, 4, generator=torch.Generator().manual_seed(2))
+    labels = torch.randint(0, 10, (n,), generator=g)
+    low = protos[labels] + 0.7 * torch.randn(n, channels, 4, 4, generator=g)
+    x = torch.sigmoid(2 * F.interpolate(low, size=(size, size), mode="bilinear", align_corners=False))
+    return (x * 255).round().to(torch.uint8), labels, f"synthetic blobs ({n} images, seed {0 if split == 'train' else 1})"
+
+
+# --------------------------------------------------------------------------------------
+# load_images
+# --------------------------------------------------------------------------------------
+
+def _binarize(images: torch.Tensor, mode: str, seed: int, split: str) -> tuple[torch.Tensor, int]:
+    """uint8 0..255 -> (uint8, max_value). threshold: x > 0.5 (the official GPM code:
+    Normalize(0.5, 0.5) then x > 0); stochastic: one Bernoulli(x) sample drawn once at load
+    time with `seed` (+1 for the test split); none: keep the grey levels."""
+    if mode == "none":
+        return images, 255
+    if mode == "threshold":
+        return (images > 127).to(torch.uint8), 1  # v/255 > 0.5  <=>  v >= 128
+    g = torch.Generator().manual_seed(seed + (0 if split == "train" else 1))
+    return torch.bernoulli(images.float() / 255, generator=g).to(torch.uint8), 1
+
+
+def load_images(name: str, split: str = "train", cfg: DataConfig | None = None, **kwargs) -> ImageSet:
+    """Load one split ("train" or "test") of dataset `name` as an ImageSet.
+
+    `cfg` (a DataConfig) or keyword arguments give binarize, image_size, train_subset,
+    test_subset, binarize_seed. Raises DatasetNotFoundError (names the path and what to do)
+    or DataCorruptError (names the damaged file).
+    """
+    cfg = DataConfig(dataset=name, **kwargs) if cfg is None else cfg
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    deviation = None
+    if name in ("mnist", "fashion_mnist"):
+        images, labels, source = _load_idx_dataset("MNIST" if name == "mnist" else "FashionMNIST", split)
+    elif name == "omniglot":
+        mat = data_root() / "omniglot" / "chardata.mat"
+        if mat.exists():
+            images, labels = _omniglot_burda(mat, split)
+            source = f"Burda et al. binarized Omniglot ({mat})"
+        else:
+            images, labels, source = _omniglot_lake(split)
+            deviation = OMNIGLOT_DEVIATION
+    elif name in ("cifar10", "cifar100"):
+        images, labels, source = _load_cifar(name, split)
+    elif name == "celeba":
+        images, labels, source = _load_celeba(split, cfg.image_size)
+    else:  # synthetic, synthetic_rgb
+        images, labels, source = _synthetic(split, 3 if name == "synthetic_rgb" else 1, cfg.image_size)
+        deviation = "synthetic images (tests and smoke runs only), not a dataset of the papers"
+    subset = cfg.train_subset if split == "train" else cfg.test_subset
+    if 0 < subset < len(images):  # a fixed random subset, the same for every run
+        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:subset].sort().values
+        images, labels = images[keep], labels[keep]
+    images, max_value = _binarize(images, cfg.binarize, cfg.binarize_seed, split)
+    meta = {"dataset": name, "split": split, "n": len(images), "image_shape": list(images.shape[1:]),
+            "binarize": cfg.binarize, "max_value": max_value, "subset": subset,
+            "source": source, "deviation": deviation}
+    return ImageSet(images.contiguous(), labels, meta)
+
+
+# --------------------------------------------------------------------------------------
+# Episodes
+# --------------------------------------------------------------------------------------
+
+def _as_images(images) -> tuple[torch.Tensor, int]:
+    if isinstance(images, ImageSet):
+        return images.images, images.max_value
+    return images, (255 if images.dtype == torch.uint8 else 1)
+
+
+class EpisodeSampler:
+    """Endless training batches of B episodes of T random images, (B, T, C, H, W) float in [0, 1].
+
+    Images are drawn without replacement through a random permutation of the set, a new
+    one each epoch; the incomplete tail of an epoch is dropped (as the authors' DataLoader
+    with shuffle=True and a full-batch check). All randomness comes from `generator`, and
+    `state_dict()` / `load_state_dict()` capture it, so a resumed run sees the same batches.
+    `images` may be an ImageSet or a tensor (N, C, H, W); it may live on any device.
+    """
+
+    def __init__(self, images, T: int, batch_size: int, generator: torch.Generator | None = None):
+        self.images, self.max_value = _as_images(images)
+        self.T, self.batch_size = T, batch_size
+        self.per_batch = T * batch_size
+        if len(self.images) < self.per_batch:
+            raise ValueError(f"{len(self.images)} images cannot fill one batch of "
+                             f"{batch_size} episodes x T = {T} images")
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.perm = torch.empty(0, dtype=torch.long)
+        self.pos = 0
+        self.epoch = 0
+
+    def __iter__(self):
+        return self
+
+    def next_indices(self) -> torch.Tensor:
+        if self.pos + self.per_batch > len(self.perm):
+            self.perm = torch.randperm(len(self.images), generator=self.generator)
+            self.pos = 0
+            self.epoch += 1
+        idx = self.perm[self.pos:self.pos + self.per_batch]
+        self.pos += self.per_batch
+        return idx.view(self.batch_size, self.T)
+
+    def __next__(self) -> torch.Tensor:
+        idx = self.next_indices().to(self.images.device)
+        return self.images[idx].float() / self.max_value  # (B, T, C, H, W)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "perm": self.perm.clone(),
+                "pos": self.pos, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.perm, self.pos, self.epoch = state["perm"].clone(), int(state["pos"]), int(state["epoch"])
+
+
+def _draw(pool: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """`count` entries of `pool`, without replacement while possible: successive random
+    permutations of the pool, concatenated."""
+    reps = -(-count // len(pool))
+    order = torch.cat([pool[torch.randperm(len(pool), generator=generator)] for _ in range(reps)])
+    return order[:count]
+
+
+def test_episodes(imageset, T: int, episodes: int, seed: int) -> torch.Tensor:
+    """The fixed evaluation episodes (episodes, T, C, H, W) float in [0, 1]: a permutation of
+    the test set drawn from `seed` (EvalConfig.seed), so every run of every model scores the
+    same images. Images repeat only when episodes * T exceeds the test set."""
+    images, max_value = _as_images(imageset)
+    g = torch.Generator().manual_seed(seed)
+    idx = _draw(torch.arange(len(images)), episodes * T, g).view(episodes, T)
+    return images[idx.to(images.device)].float() / max_value
+
+
+test_episodes.__test__ = False  # not a pytest test
+
+
+def class_episodes(imageset: ImageSet, T: int, n_classes: int, generator: torch.Generator,
+                   episodes: int = 1) -> torch.Tensor:
+    """Episodes drawn from `n_classes` random classes each (DKM section 4.1, capacity test:
+    "episodes with lengths ranging from 10 to 200, drawn from 2, 4, or 8 classes").
+    Returns (episodes, T, C, H, W) float in [0, 1]. Within an episode the images of the
+    chosen classes are used without replacement until they run out, then again."""
+    classes = torch.unique(imageset.labels)
+    if n_classes > len(classes):
+        raise ValueError(f"{n_classes} classes asked, the set has {len(classes)}")
+    out = []
+    for _ in range(episodes):
+        chosen = classes[torch.randperm(len(classes), generator=generator)[:n_classes]]
+        pool = torch.nonzero(torch.isin(imageset.labels, chosen)).reshape(-1)
+        out.append(_draw(pool, T, generator))
+    idx = torch.stack(out)
+    return imageset.images[idx.to(imageset.images.device)].float() / imageset.max_value

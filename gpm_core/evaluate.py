@@ -1,0 +1,123 @@
+"""Scoring a trained model on the fixed test episodes, and `python -m gpm_core evaluate RUN`.
+
+The test episodes are `data.test_episodes(test set, T, EvalConfig.episodes, EvalConfig.seed)`:
+the same images for every run, model and seed of an experiment. The model's own randomness
+(writing noise, samples of W) is drawn from a generator seeded with EvalConfig.seed inside
+`torch.random.fork_rng`, so evaluating the same weights twice gives the same numbers and
+leaves the training RNG untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from .artifacts import UNITS
+from .config import Config, config_from_dict
+from .data import ImageSet, test_episodes
+
+
+def _summary(values: torch.Tensor) -> dict:
+    v = values.double()
+    n = v.numel()
+    return {"mean": v.mean().item(), "sd": v.std().item() if n > 1 else 0.0, "n": n,
+            "min": v.min().item(), "max": v.max().item()}
+
+
+def evaluate_model(model: torch.nn.Module, test_set: ImageSet, cfg: Config, device="cpu") -> dict:
+    """Score `model` on the fixed test episodes of `cfg`.
+
+    Returns {"metrics": {name: {"value", "unit", "sd", "n"}}, "per_episode": {name: summary},
+    "eval": {"episodes", "T", "seed"}}. `value` is the mean over episodes of the per-episode
+    values returned by `model.evaluate(X)` (each already per image, e.g. nll_cond in
+    nats/image).
+    """
+    device = torch.device(device)
+    T = cfg.data.episode_length
+    X_all = test_episodes(test_set, T, cfg.eval.episodes, cfg.eval.seed)  # (E, T, C, H, W)
+    per = defaultdict(list)
+    was_training = model.training
+    model.eval()
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        torch.manual_seed(cfg.eval.seed)
+        for X in X_all.split(cfg.eval.batch_size):
+            out = model.evaluate(X.to(device))
+            for name, v in out.items():
+                per[name].append(torch.as_tensor(v).detach().double().cpu().reshape(-1))
+    model.train(was_training)
+    units = {**UNITS, **getattr(model, "metric_units", {})}
+    metrics, summaries = {}, {}
+    for name, chunks in per.items():
+        s = _summary(torch.cat(chunks))
+        summaries[name] = s
+        metrics[name] = {"value": s["mean"], "unit": units.get(name, ""), "sd": s["sd"], "n": s["n"]}
+    return {"metrics": metrics, "per_episode": summaries,
+            "eval": {"episodes": cfg.eval.episodes, "T": T, "seed": cfg.eval.seed}}
+
+
+def format_metrics(metrics: dict, stored: dict | None = None) -> str:
+    """A small text table of metrics (and the stored values they are compared with)."""
+    lines = []
+    for name, m in metrics.items():
+        line = f"  {name:20s} {m['value']:12.4f} {m['unit']:18s} (sd {m['sd']:.4f}, n {m['n']})"
+        if stored and name in stored:
+            old = stored[name]["value"]
+            same = math.isclose(old, m["value"], rel_tol=1e-6, abs_tol=1e-9)
+            line += "  = stored" if same else f"  stored {old:.4f}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def evaluate_run(run: str | Path, device: str = "auto", results_dir: str | Path = "results",
+                 write: bool = False) -> dict:
+    """Re-evaluate a run: RUN is a run directory (its checkpoint) or a result JSON (its
+    `.pt` state_dict, else the checkpoint in its run_dir). Prints the metrics; with
+    `write` (run directories only) rewrites the run's result JSON. Returns the evaluation."""
+    from . import train as tr
+
+    run = Path(run)
+    device = tr.resolve_device(device)
+    stored = None
+    if run.is_dir():
+        ck = tr.load_checkpoint(run / tr.CHECKPOINT)
+        cfg, seed, state = config_from_dict(ck["config"]), ck["seed"], ck["model"]
+        if ck["step"] < cfg.train.steps:
+            print(f"note: {run} is unfinished (step {ck['step']} of {cfg.train.steps}); evaluating it as is")
+    elif run.suffix == ".json" and run.exists():
+        with open(run) as f:
+            stored_result = json.load(f)
+        cfg, seed = config_from_dict(stored_result["config"]), stored_result["seed"]
+        stored = stored_result.get("metrics")
+        sd_info = stored_result.get("state_dict") or {}
+        pt = run.parent / sd_info["path"] if sd_info.get("path") else None
+        ckpt = Path(stored_result.get("run_dir") or "") / tr.CHECKPOINT
+        if pt is not None and pt.exists():
+            state = torch.load(pt, map_location="cpu", weights_only=True)
+        elif stored_result.get("run_dir") and ckpt.exists():
+            state = tr.load_checkpoint(ckpt)["model"]
+        else:
+            raise FileNotFoundError(f"{run}: no weights to evaluate (no {pt or 'state_dict .pt'} and no "
+                                    f"checkpoint {ckpt}); train it again with the command in the JSON")
+        if write:
+            raise ValueError("--write needs a run directory, not a result JSON")
+    else:
+        raise FileNotFoundError(f"{run} is neither a run directory nor a result JSON; "
+                                f"runs are under runs/<experiment>/, results under results/<experiment>/")
+    tr.set_determinism(seed)
+    test_set = tr.load_data(cfg, "test")
+    model = tr.build_model(cfg.model, image_shape=test_set.image_shape)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    model.to(device)
+    ev = evaluate_model(model, test_set, cfg, device)
+    print(f"{cfg.experiment} ({cfg.profile}, seed {seed}) on {len(test_set)} test images, "
+          f"{cfg.eval.episodes} episodes of T = {cfg.data.episode_length}:")
+    print(format_metrics(ev["metrics"], stored))
+    if write:
+        path = tr.write_result(run, device=device, results_dir=results_dir)
+        print(f"wrote {path}")
+    return ev

@@ -1,0 +1,328 @@
+"""Resumable training: `python -m gpm_core train CONFIG --profile quick --seed 0`.
+
+One run = one (config, profile, seed), in a run directory (default
+`runs/<experiment>/<profile>-seed<N>/`) that holds `checkpoint.pt`. The loop is the one of
+both papers: sample B episodes of T random training images, minimise the model's loss
+with Adam (weight decay, gradient-norm clipping, optional step decay of the learning rate;
+GPM appendix C). At the end the model is scored on the fixed test episodes
+(`gpm_core.evaluate`) and `results/<experiment>/<profile>-seed<N>.json` is written
+(`gpm_core.artifacts`).
+
+Guarantees:
+- Checkpoints every `train.checkpoint_every` steps, written atomically (temp file in the
+  same folder, fsync, os.replace), holding the model, optimizer, scheduler, every RNG state
+  (torch CPU and CUDA, numpy, python, the episode sampler), the step, the loss curve and
+  the config hash.
+- Re-running the same command resumes from the last checkpoint; on CPU the resumed run is
+  bitwise identical to an uninterrupted one (same batches, same noise, same weights).
+- A checkpoint of another config is never resumed (`--fresh` or another `--run-dir`).
+- A non-finite loss, metric or gradient stops the run before the optimizer step, naming
+  the step and the quantity; the last good checkpoint is left as it was.
+
+Testing hook: the environment variable GPM_FAULT ("nan_loss@STEP", "nan_grad@STEP",
+"kill@STEP", comma-separated) injects a NaN into the loss or a gradient at that step, or
+SIGKILLs the process right after that step; only the tests use it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .artifacts import RESULT_SCHEMA, atomic_write_bytes, provenance, save_result
+from .config import Config, config_from_dict, config_hash, to_dict
+from .data import EpisodeSampler, ImageSet, load_images
+
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+CURVE_POINTS = 200  # loss-curve entries kept in the result JSON
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss, metric or gradient; the last good checkpoint is kept."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read."""
+
+
+class ConfigMismatchError(RuntimeError):
+    """A run directory whose checkpoint belongs to another config or seed."""
+
+
+# --------------------------------------------------------------------------------------
+# Set-up helpers
+# --------------------------------------------------------------------------------------
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked but torch sees no GPU; use --device cpu")
+    return device
+
+
+def set_determinism(seed: int) -> None:
+    """Seed every RNG and ask torch for deterministic kernels (warn where it has none)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if "torch._inductor.config" in sys.modules or not hasattr(torch._C, "_set_deterministic_algorithms"):
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:  # the same, minus importing torch._inductor (3 s) to set a torch.compile flag we never use
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def default_run_dir(cfg: Config, seed: int) -> Path:
+    return Path("runs") / cfg.experiment / f"{cfg.profile}-seed{seed}"
+
+
+def build_model(model_cfg, image_shape):
+    """`gpm_core.models.build_model`, imported late (tests replace this function)."""
+    from .models import build_model as _build
+
+    return _build(model_cfg, image_shape=tuple(image_shape))
+
+
+def load_data(cfg: Config, split: str) -> ImageSet:
+    return load_images(cfg.data.dataset, split, cfg.data)
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+    }
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), cached))
+    random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Read a checkpoint written by `train`, or raise CheckpointError saying what to do."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}; train the run first "
+                              f"(python -m gpm_core train CONFIG ...)")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({type(e).__name__}: {str(e)[:200]}); delete it, or "
+            f"pass --fresh to restart this run from step 0, or --run-dir to train elsewhere") from None
+    missing = {"format", "config_hash", "config", "seed", "step", "model", "optimizer"} - set(ck)
+    if not isinstance(ck, dict) or missing:
+        raise CheckpointError(f"checkpoint {path} lacks {sorted(missing)}: not a gpm_core checkpoint "
+                              f"(or an older format); delete it or pass --fresh")
+    return ck
+
+
+def _faults() -> dict[str, int]:
+    out = {}
+    for item in filter(None, os.environ.get("GPM_FAULT", "").split(",")):
+        kind, _, step = item.partition("@")
+        out[kind.strip()] = int(step)
+    return out
+
+
+def _downsample(curve: list[dict], n: int = CURVE_POINTS) -> list[dict]:
+    if len(curve) <= n:
+        return curve
+    idx = np.unique(np.linspace(0, len(curve) - 1, n).round().astype(int))
+    return [curve[i] for i in idx]
+
+
+def _first_nonfinite_grad(model: torch.nn.Module) -> str | None:
+    for name, p in model.named_parameters():
+        if p.grad is not None and not torch.isfinite(p.grad).all():
+            return name
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------
+
+def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="results",
+          fresh: bool = False, progress: bool = True) -> dict:
+    """Train (or resume) one run and write its result JSON; returns the result dict."""
+    from tqdm import tqdm
+
+    device = resolve_device(device)
+    set_determinism(seed)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg, seed)
+    ckpt_path = run_dir / CHECKPOINT
+    chash = config_hash(cfg)
+    if fresh and ckpt_path.exists():
+        ckpt_path.unlink()
+    ck = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    if ck is not None and (ck["config_hash"] != chash or ck["seed"] != seed):
+        raise ConfigMismatchError(
+            f"{ckpt_path} belongs to config {ck['config_hash']} (experiment "
+            f"{ck['config'].get('experiment')}, profile {ck['config'].get('profile')}, seed {ck['seed']}), "
+            f"not to the one asked for, {chash} (experiment {cfg.experiment}, profile {cfg.profile}, "
+            f"seed {seed}); pass --fresh to discard that checkpoint, or --run-dir to train elsewhere")
+
+    train_set = load_data(cfg, "train")
+    model = build_model(cfg.model, image_shape=train_set.image_shape).to(device)
+    tc = cfg.train
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=tc.lr_decay_every, gamma=tc.lr_decay)
+    on_device = ImageSet(train_set.images.to(device), train_set.labels, train_set.meta)  # no copy on CPU
+    sampler = EpisodeSampler(on_device, cfg.data.episode_length, tc.batch_size,
+                             torch.Generator().manual_seed(seed))  # data order: its own stream
+    step, curve, window, elapsed, resumes = 0, [], {}, 0.0, 0
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        sampler.load_state_dict(ck["sampler"])
+        _set_rng_state(ck["rng"])
+        step, curve, window = ck["step"], list(ck["curve"]), dict(ck["window"])
+        elapsed, resumes = ck["elapsed_s"], ck["resumes"] + (ck["step"] < tc.steps)
+        if step < tc.steps:
+            print(f"resuming {run_dir} from step {step} of {tc.steps}", file=sys.stderr)
+    last_good = ck["step"] if ck is not None else None
+
+    def checkpoint() -> None:
+        nonlocal last_good
+        save_checkpoint(ckpt_path, {
+            "format": CHECKPOINT_FORMAT, "config_hash": chash, "config": to_dict(cfg), "seed": seed,
+            "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(), "rng": _rng_state(),
+            "curve": curve, "window": window, "elapsed_s": elapsed + time.time() - t0,
+            "resumes": resumes, "device": str(device),
+        })
+        last_good = step
+
+    def diverged(what: str, value) -> TrainingDiverged:
+        kept = (f"the last good checkpoint {ckpt_path} (step {last_good}) is kept as it was"
+                if last_good is not None else "no checkpoint had been written yet")
+        return TrainingDiverged(
+            f"step {step + 1}: {what} is {value}; training stopped before the update, {kept}. "
+            f"Lower train.lr (or raise model.alpha_*) and restart with --fresh")
+
+    faults = _faults()
+    params = [p for p in model.parameters() if p.requires_grad]
+    clip = tc.grad_clip if tc.grad_clip > 0 else math.inf
+    t0 = time.time()
+    model.train()
+    bar = tqdm(total=tc.steps, initial=step, disable=not progress, desc=cfg.experiment,
+               mininterval=2.0, dynamic_ncols=True, file=sys.stderr)
+    try:
+        while step < tc.steps:
+            X = next(sampler)  # (B, T, C, H, W)
+            out = model(X)
+            loss = out["loss"]
+            if faults.get("nan_loss") == step + 1:
+                loss = loss * float("nan")
+            values = {"loss": float(loss.detach())}
+            values.update({k: float(v) for k, v in out.items() if k != "loss" and torch.is_tensor(v) and v.numel() == 1})
+            for name, v in values.items():
+                if not math.isfinite(v):
+                    raise diverged(f"the {'loss' if name == 'loss' else 'metric ' + repr(name)}", v)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if faults.get("nan_grad") == step + 1:
+                params[0].grad.fill_(float("nan"))
+            gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
+            if not torch.isfinite(gnorm):
+                raise diverged(f"the gradient norm (first non-finite: {_first_nonfinite_grad(model)})",
+                               float(gnorm))
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            for name, v in values.items():
+                window[name] = window.get(name, 0.0) + v
+            window["_n"] = window.get("_n", 0) + 1
+            if step % tc.log_every == 0 or step == tc.steps:
+                n = window.pop("_n")
+                curve.append({"step": step, **{k: v / n for k, v in window.items()},
+                              "lr": optimizer.param_groups[0]["lr"]})
+                window = {}
+            bar.update(1)
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{values['loss']:.3f}", refresh=False)
+            if step % tc.checkpoint_every == 0 or step == tc.steps:
+                checkpoint()
+            if faults.get("kill") == step:
+                os.kill(os.getpid(), signal.SIGKILL)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"\ninterrupted at step {step}; the checkpoint of step {last_good} resumes it: "
+              f"run the same command again", file=sys.stderr)
+        raise
+    bar.close()
+    return _finish(cfg, seed, model, device, run_dir, results_dir, curve, step,
+                   elapsed + time.time() - t0, resumes, train_set.meta)
+
+
+def _finish(cfg, seed, model, device, run_dir, results_dir, curve, step, train_time, resumes,
+            train_meta) -> dict:
+    from .evaluate import evaluate_model
+
+    t0 = time.time()
+    test_set = load_data(cfg, "test")
+    ev = evaluate_model(model, test_set, cfg, device)
+    eval_time = time.time() - t0
+    result = {
+        "schema": RESULT_SCHEMA,
+        "experiment": cfg.experiment, "description": cfg.description,
+        "model": cfg.model.kind, "likelihood": cfg.model.likelihood, "dataset": cfg.data.dataset,
+        "profile": cfg.profile, "seed": seed,
+        **ev,
+        "config": to_dict(cfg), "config_hash": config_hash(cfg),
+        **provenance(device),
+        "wall_time_s": round(train_time + eval_time, 3), "train_time_s": round(train_time, 3),
+        "eval_time_s": round(eval_time, 3), "resumes": resumes,
+        "steps": step, "final_loss": curve[-1]["loss"] if curve else None,
+        "loss_curve": _downsample(curve),
+        "data": {"train": train_meta, "test": test_set.meta},
+        "deviation": train_meta.get("deviation"),
+        "run_dir": str(run_dir),
+    }
+    path = save_result(result, results_dir, state_dict=model.state_dict())
+    result["path"] = str(path)
+    return result
+
+
+def write_result(run_dir, device="auto", results_dir="results") -> Path:
+    """Rebuild a finished run's result JSON from its checkpoint (evaluate --write)."""
+    device = resolve_device(device)
+    ck = load_checkpoint(Path(run_dir) / CHECKPOINT)
+    cfg = config_from_dict(ck["config"])
+    set_determinism(ck["seed"])
+    train_meta = load_data(cfg, "train").meta
+    model = build_model(cfg.model, image_shape=train_meta["image_shape"]).to(device)
+    model.load_state_dict(ck["model"])
+    result = _finish(cfg, ck["seed"], model, device, run_dir, results_dir, list(ck["curve"]),
+                     ck["step"], ck["elapsed_s"], ck["resumes"], train_meta)
+    return Path(result["path"])
