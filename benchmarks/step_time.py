@@ -43,7 +43,7 @@ CONFIGS = {
 }
 # (batch, T, warm-up steps, timed steps) per device
 DEFAULTS = {
-    "cpu": {"binarized": (2, 32, 2, 10), "real": (1, 8, 1, 4)},
+    "cpu": {"binarized": (2, 32, 2, 10), "real": (1, 8, 2, 8)},
     "cuda": {"binarized": (16, 32, 10, 50), "real": (16, 32, 5, 20)},
 }
 

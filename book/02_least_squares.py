@@ -40,6 +40,7 @@ from IPython.display import Code
 
 from gpm_core.pinv import penrose_residual
 
+torch.set_num_threads(1)  # tiny matrices: extra threads only add overhead
 torch.set_default_dtype(torch.float64)  # the identities below are checked to 1e-10
 gen = torch.Generator().manual_seed(0)
 

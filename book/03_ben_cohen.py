@@ -46,6 +46,7 @@ from gpm_core import gpm
 from gpm_core.pinv import (auto_alpha, ben_cohen_filter, ben_cohen_pinv, make_pinv,
                            penrose_residual)
 
+torch.set_num_threads(1)  # tiny matrices: extra threads only add overhead
 torch.set_default_dtype(torch.float64)  # float32 appears only where we study rounding
 gen = torch.Generator().manual_seed(0)
 K, C, T = 32, 100, 32  # Omniglot's memory and episode sizes (GPM appendix C)
@@ -293,7 +294,8 @@ assert dist < 0.15  # the top singular values (up to 1.8) are already past the l
 # %% [markdown]
 # The filters themselves, with the singular values of the three matrices marked on the
 # axis. The exact pseudo-inverse is the diagonal $1/\sigma$; each $f_7$ follows it above its
-# cut-off and falls away as $\alpha 2^7\sigma$ below.
+# cut-off and falls away as $\alpha 2^7\sigma$ below. Each curve stops at $\sigma = \sqrt{2/\alpha}$: beyond it
+# $|1 - \alpha\sigma^2| > 1$ and the iteration diverges.
 
 # %%
 sig = torch.logspace(-2.5, 1.7, 300)
@@ -372,7 +374,7 @@ assert max(retrieval[16, "auto"]) < 1e-6
 
 # %% [markdown]
 # With the paper's $\alpha$, retrieval works only in a window of scales, roughly
-# $3 \lesssim c \lesssim 20$ here, between the filter's cut-off and the divergence limit
+# $5 \lesssim c \lesssim 30$ for $T = 16$ and $10 \lesssim c \lesssim 20$ for $T = 32$, between the filter's cut-off and the divergence limit
 # $\alpha\sigma_1^2 < 2$. A trained encoder can move its codes into that window (and $M_0$
 # is trained too), which is presumably what happens in the paper's runs; the auto $\alpha$
 # removes the need, because it rescales with the matrix. At $T = K$ even the auto $\alpha$

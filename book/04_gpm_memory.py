@@ -38,6 +38,7 @@ from IPython.display import Code
 from gpm_core import gpm
 from gpm_core.pinv import make_pinv
 
+torch.set_num_threads(1)  # tiny matrices: extra threads only add overhead
 torch.set_default_dtype(torch.float64)
 gen = torch.Generator().manual_seed(0)
 pinv = make_pinv("exact")  # torch.linalg.pinv: the theorem is about exact pseudo-inverses
@@ -173,7 +174,7 @@ assert rel_lin > 0.5  # W0 M0 only projects Z_xi onto the K = 32 of C = 100 dime
 #
 # ## Checking both bounds
 #
-# We sample 300 episodes with $T \in \{4, 8, 16, 24, 32\}$, $K = 32$, $C = 100$, codes with
+# We sample 150 episodes with $T \in \{4, 8, 16, 24, 32\}$, $K = 32$, $C = 100$, codes with
 # rows of norm about 1 (so that $\alpha < 1$ is possible for small $T$) and noise levels
 # $\sigma_\xi\sqrt{C} \in \{0, 0.01, 0.03, 0.1, 0.3\}$, and compute $\|E^\star\|_2$, our bound
 # $\|\pinv{Z}\|_2\|\xi\|_2$ and the printed bound {eq}`gpm-paper-bound` (where its hypotheses
@@ -191,7 +192,8 @@ def printed_bound(Z_xi, W0):
 
 
 samples = []
-for rep in range(12):
+eye_C = torch.eye(C)
+for rep in range(6):
     for T in (4, 8, 16, 24, 32):
         for noise in (0.0, 0.01, 0.03, 0.1, 0.3):
             M0 = torch.randn(K, C, generator=gen)
@@ -199,22 +201,22 @@ for rep in range(12):
             Z_xi = gpm.add_write_noise(Z, noise / C**0.5, generator=gen)
             W0, M = gpm.write(Z_xi, M0, pinv, pinv)
             WM = gpm.read(gpm.address(Z, M, pinv), M)
-            E = pinv(Z) @ (WM - Z)  # the smallest error matrix
-            assert torch.allclose(Z @ (torch.eye(C) + E), WM, atol=1e-10)
+            Z_pinv = pinv(Z)
+            E = Z_pinv @ (WM - Z)  # the smallest error matrix
+            assert torch.allclose(Z @ (eye_C + E), WM, atol=1e-10)
             xi = Z_xi - Z
             paper, hyp = printed_bound(Z_xi, W0)
-            samples.append(dict(T=T, noise=noise, E=norm2(E), ours=norm2(pinv(Z)) * norm2(xi),
+            identity = WM - Z - xi @ (eye_C - pinv(Z_xi) @ Z_xi)  # eq. (gpm-exact-error)
+            samples.append(dict(T=T, noise=noise, E=norm2(E), ours=norm2(Z_pinv) * norm2(xi),
                                 paper=paper, hyp=hyp, rank_w0=int(torch.linalg.matrix_rank(W0)),
-                                err_F=normF(WM - Z), xi_F=normF(xi),
-                                identity=float(torch.linalg.matrix_norm(
-                                    WM - Z - xi @ (torch.eye(C) - pinv(Z_xi) @ Z_xi)))))
+                                err_F=normF(WM - Z), xi_F=normF(xi), identity=normF(identity)))
 print(f"{len(samples)} episodes; rank W0 = T in all: {all(s['rank_w0'] == s['T'] for s in samples)};"
       f" hypotheses alpha, beta < 1 hold in {sum(s['hyp'] for s in samples)}")
 
 # %%
 assert all(s["rank_w0"] == s["T"] for s in samples)
 assert max(s["identity"] for s in samples) < 1e-10  # WM - Z = xi (I - P_xi), eq. (gpm-exact-error)
-assert all(s["err_F"] <= s["xi_F"] * (1 + 1e-9) for s in samples)
+assert all(s["err_F"] <= s["xi_F"] * (1 + 1e-9) + 1e-12 for s in samples)
 assert all(s["E"] <= s["ours"] * (1 + 1e-9) + 1e-12 for s in samples)  # our bound: always
 violated = [s for s in samples if s["hyp"] and s["noise"] > 0 and s["E"] > s["paper"]]
 under_hyp_noisy = [s for s in samples if s["hyp"] and s["noise"] > 0]
@@ -310,14 +312,15 @@ print("error: ", " ".join(f"{e:5.2f}" for e in err))
 
 # %%
 assert max(e for T, e in zip(lengths, err) if T <= K) < 1e-10  # perfect up to T = K
-assert all(b > a for a, b in zip(err[4:9], err[5:10]))  # grows from T = K to T = C
-assert max(err[9:]) - min(err[9:]) < 0.05  # and levels off past T = C
+assert all(b > a for a, b in zip(err[4:], err[5:]))  # then grows with every longer episode
+assert err[-1] < (1 - K / C) ** 0.5  # ... staying below the random-subspace level sqrt(1 - K/C)
 
 # %% [markdown]
-# The error is zero up to $T = K$, grows between $K$ and $C$ and then levels off: once
-# $T \ge C$ the episode spans all of $\R^C$, the memory keeps a $K$-dimensional row space of
-# it, and longer episodes of the same distribution lose the same fraction,
-# $\approx\sqrt{1 - K/C} = 0.82$ for random codes. That plateau is the linear-algebra side of
-# the paper's observation (section 3.4) that the reconstruction loss "seems to be stable even
-# when we double the episode length"; trained codes are far from random, which is what lets
-# a trained GPM do better. The capacity chapters measure it with the networks.
+# The error is zero up to $T = K$ and then grows, quickly up to $T = C$ and slowly after.
+# Past $T = C$ the episode spans all of $\R^C$ and the memory keeps only a $K$-dimensional
+# row space of it; the error creeps towards $\sqrt{1 - K/C} = 0.82$, the fraction of a random
+# code that lies outside a fixed $K$-dimensional subspace, because for long random episodes
+# $Z^\top Z \approx T I$ and the row space of $M$ tends to that of $M_0$. The slow growth past
+# $T = C$ is the linear-algebra side of the paper's observation (section 3.4) that the
+# reconstruction loss "seems to be stable even when we double the episode length". Trained
+# codes are far from random, which is what lets a trained GPM do better than this.

@@ -70,6 +70,15 @@ def device_info(device: str | torch.device = "cpu") -> dict:
     return {"type": "cpu", "name": _cpu_name(), "threads": torch.get_num_threads()}
 
 
+def _command() -> str:
+    """The command line that ran, as a user would retype it."""
+    if not sys.argv:
+        return ""
+    prog = Path(sys.argv[0])
+    head = "python -m gpm_core" if prog.name == "__main__.py" and prog.parent.name == "gpm_core" else prog.name
+    return " ".join([head, *sys.argv[1:]])
+
+
 def provenance(device: str | torch.device = "cpu") -> dict:
     """Where a result comes from: git commit (+ dirty flag), versions, device, time, command."""
     import numpy
@@ -86,7 +95,7 @@ def provenance(device: str | torch.device = "cpu") -> dict:
         "platform": platform.platform(),
         "device": device_info(device),
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "",
+        "command": _command(),
     }
 
 

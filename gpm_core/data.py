@@ -428,7 +428,7 @@ def load_images(name: str, split: str = "train", cfg: DataConfig | None = None, 
     images, max_value = _binarize(images, cfg.binarize, cfg.binarize_seed, split)
     meta = {"dataset": name, "split": split, "n": len(images), "image_shape": list(images.shape[1:]),
             "binarize": cfg.binarize, "max_value": max_value, "subset": subset,
-            "source": source, "deviation": deviation}
+            "source": source.replace(str(data_root()), "$GPM_DATA"), "deviation": deviation}
     return ImageSet(images.contiguous(), labels, meta)
 
 
@@ -508,6 +508,32 @@ def test_episodes(imageset, T: int, episodes: int, seed: int) -> torch.Tensor:
 
 
 test_episodes.__test__ = False  # not a pytest test
+
+
+def unwritten_query_episodes(imageset: ImageSet, T: int, episodes: int, seed: int
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs (X_write, X_query), each (episodes, T, C, H, W) float in [0, 1], for the bound on
+    images that were *not* written: X_query[e, t] is another image of the same class as
+    X_write[e, t] (another drawing of the same Omniglot character, another MNIST digit of
+    the same label), never one of the images written in episode e. Fixed by `seed`."""
+    g = torch.Generator().manual_seed(seed + 1)
+    labels = imageset.labels
+    write = _draw(torch.arange(len(labels)), episodes * T, g).view(episodes, T)
+    by_label: dict[int, torch.Tensor] = {}
+    for lab in torch.unique(labels).tolist():
+        by_label[lab] = torch.nonzero(labels == lab).reshape(-1)
+    query = torch.empty_like(write)
+    for e in range(episodes):
+        written = set(write[e].tolist())
+        for t in range(T):
+            pool = by_label[int(labels[write[e, t]])]
+            pool = pool[torch.tensor([int(i) not in written for i in pool], dtype=torch.bool)]
+            if len(pool) == 0:
+                raise ValueError(f"class {int(labels[write[e, t]])} has no image outside episode {e}; "
+                                 f"use shorter episodes")
+            query[e, t] = pool[torch.randint(len(pool), (1,), generator=g)]
+    images, max_value = _as_images(imageset)
+    return images[write].float() / max_value, images[query].float() / max_value
 
 
 def class_episodes(imageset: ImageSet, T: int, n_classes: int, generator: torch.Generator,

@@ -18,7 +18,7 @@ import torch
 
 from .artifacts import UNITS
 from .config import Config, config_from_dict
-from .data import ImageSet, test_episodes
+from .data import ImageSet, test_episodes, unwritten_query_episodes
 
 
 def _summary(values: torch.Tensor) -> dict:
@@ -49,13 +49,23 @@ def evaluate_model(model: torch.nn.Module, test_set: ImageSet, cfg: Config, devi
             out = model.evaluate(X.to(device))
             for name, v in out.items():
                 per[name].append(torch.as_tensor(v).detach().double().cpu().reshape(-1))
+        # The same bound for images NOT written to memory: write an episode, score other
+        # images of the same classes (metrics prefixed "unseen_"; needs class labels).
+        if hasattr(model, "write") and test_set.labels is not None:
+            Xw_all, Xq_all = unwritten_query_episodes(test_set, T, cfg.eval.episodes, cfg.eval.seed)
+            for Xw, Xq in zip(Xw_all.split(cfg.eval.batch_size), Xq_all.split(cfg.eval.batch_size)):
+                out = model.evaluate(Xw.to(device), X_query=Xq.to(device))
+                for name in ("nll_cond", "recon", "kl_w", "nll_cond_with_kl_m", "cosine", "bits_per_dim"):
+                    if name in out:
+                        per["unseen_" + name].append(torch.as_tensor(out[name]).double().cpu().reshape(-1))
     model.train(was_training)
     units = {**UNITS, **getattr(model, "metric_units", {})}
     metrics, summaries = {}, {}
     for name, chunks in per.items():
         s = _summary(torch.cat(chunks))
         summaries[name] = s
-        metrics[name] = {"value": s["mean"], "unit": units.get(name, ""), "sd": s["sd"], "n": s["n"]}
+        unit = units.get(name.removeprefix("unseen_"), "")
+        metrics[name] = {"value": s["mean"], "unit": unit, "sd": s["sd"], "n": s["n"]}
     return {"metrics": metrics, "per_episode": summaries,
             "eval": {"episodes": cfg.eval.episodes, "T": T, "seed": cfg.eval.seed}}
 

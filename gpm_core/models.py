@@ -105,7 +105,7 @@ class MemoryModel(AutoEncoder):
     def forward(self, X):
         """One training step's objective, -(L + L_AE) per image (GPM eq. 2, DKM eq. 12)."""
         self.check_episodes(X)
-        B, T = X.shape[:2]
+        T = X.shape[1]
         state = self.write(X, noise=True)
         _, Z, W_mean, Z_read = self._episode_terms(X, state)
         # the read-outs W M and the codes Z (for L_AE) go through the decoder in one call
@@ -194,6 +194,11 @@ class GPM(MemoryModel):
     Pseudo-inverses: `pinv.make_pinv(cfg.pinv, cfg.pinv_steps, alpha)`, with alpha_memory
     for M0^+ and M^+ and alpha_weight for W0^+ (GPM appendix C), never checked (no host
     syncs in the training step).
+
+    Deviation from the authors' code (not from the paper): their `memory.py` also adds
+    N(0, sigma_xi^2) noise to the codes when addressing for reading and to the read-out
+    W M, and starts sigma_w at 1; we follow Algorithm 1 (noise only when writing) and
+    cfg.sigma_w (sigma_w^2 = 0.3, as DKM).
     """
 
     has_kl_m = False

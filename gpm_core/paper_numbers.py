@@ -114,7 +114,7 @@ ITEMS = (
     Item("gpm-fig7", GPM, "Fig. 7: denoising examples and energy per iteration", (), "", 8),
     Item("gpm-fig8", GPM, "Fig. 8: Hamming error vs noise, all T", (), "", 8),
     Item("gpm-ablation-pinv", "gpm-book", "Ablation: paper alpha vs auto alpha vs exact pinv",
-         ("ablation_pinv_paper_alpha", "ablation_pinv_auto_alpha", "ablation_pinv_exact"), "", 7),
+         ("table1_omniglot_gpm", "ablation_pinv_auto_alpha", "ablation_pinv_exact"), "", 7),
     Item("dkm-sec4-omniglot", DKM, "Section 4: Omniglot test conditional ELBO (77.2)",
          ("table1_omniglot_dkm",), "", 7),
     Item("dkm-fig2-right", DKM, "Fig. 2 (right): capacity, episodes of 10-200 images", (), "", 9),

@@ -72,7 +72,16 @@ def data_root(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def no_fault(monkeypatch):
+    """No injected faults, and torch's global state (RNG, deterministic mode) restored after
+    the test, since `gpm_core.train.train` seeds and sets both."""
+    import torch
+
     monkeypatch.delenv("GPM_FAULT", raising=False)
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    with torch.random.fork_rng(devices=[]):
+        yield
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 def subprocess_env(**extra) -> dict:

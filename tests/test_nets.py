@@ -38,7 +38,8 @@ def test_no_batch_coupling():
 
 
 def test_parameter_counts():
-    """The binarized (16 filters, C = 100, 28x28) and real-valued (256, C = 512, 32x32) nets."""
+    """The binarized (16 filters, C = 100, 28x28) and real-valued (256, C = 512, 32x32) nets;
+    the real-valued decoder emits the 100 maps of a 10-component RGB DMoL."""
     n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert n(Encoder(1, 16, 100, 28)) + n(Decoder(1, 16, 100, 28)) == 56_613
-    assert n(Encoder(3, 256, 512, 32)) + n(Decoder(100, 256, 512, 32)) == 9_637_476  # 10-component DMoL: 100 maps
+    assert n(Encoder(3, 256, 512, 32)) + n(Decoder(100, 256, 512, 32)) == 9_637_476

@@ -135,6 +135,11 @@ def test_cli_evaluate_reproduces_stored_metrics(tmp_path, capsys):
     assert "nll_cond" in out and f"{r['metrics']['nll_cond']['value']:.4f}" in out
     assert main(["evaluate", r["path"], "--device", "cpu"]) == 0
     assert "= stored" in capsys.readouterr().out
+    before = json.loads(open(r["path"]).read())
+    assert main(["evaluate", str(tmp_path / "runs" / "e"), "--device", "cpu", "--write",
+                 "--results-dir", str(tmp_path / "results")]) == 0
+    after = json.loads(open(r["path"]).read())
+    assert after["metrics"] == before["metrics"] and after["loss_curve"] == before["loss_curve"]
 
 
 def test_cli_config_error_exit_code(tmp_path, capsys):
