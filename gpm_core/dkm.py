@@ -8,8 +8,10 @@ exactly as in gpm_core.gpm. As in the paper, M is approximated by its mean R whe
 addressing and reading (DKM section 3, appendix A).
 
 Pure tensor functions; gpm_core.models owns R0, U0 = sigma_u^2 I, sigma_w, the networks.
-Cholesky factors use torch.linalg.cholesky_ex (no host sync): a matrix that is not
-positive definite (sigma_xi = 0 with a rank-deficient M, or a degenerate U) gives NaN.
+Cholesky factors use torch.linalg.cholesky_ex (no host sync), so nothing here raises on a
+matrix that is not positive definite: sigma_xi = 0 with a rank-deficient M, or a degenerate
+U, gives NaN or, when the factorisation happens to finish numerically, huge values. Keep
+sigma_xi > 0; the trainer's NaN/inf guard stops a run that gets there.
 """
 
 from __future__ import annotations

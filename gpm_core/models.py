@@ -176,9 +176,10 @@ class MemoryModel(AutoEncoder):
             return self.likelihood.mode(outs[-1])
 
         traj = self._iterate(Xq, state, encode, decode, n_iters)
-        X, W = torch.stack(traj.X), torch.stack(traj.W)
+        X = torch.stack(traj.X)
         if n_iters == 0:
-            return {"X": X, "W": W}
+            return {"X": X, "W": X.new_zeros(0, *X.shape[1:3], state["M"].shape[-2])}
+        W = torch.stack(traj.W)
         codes.append(self.encode(X[-1]))  # e(x_n) for the last pair's residual
         nll = torch.stack([self.nll(o, x) for o, x in zip(outs, X[1:])])  # (n, B, T)
         name, term = self._energy_term(torch.stack(codes[1:]), W, state)

@@ -26,9 +26,11 @@ def _runs_by_experiment(results_dir: Path) -> dict[str, dict[str, int]]:
 def status_rows(results_dir: str | Path | None = None, book_dir: str | Path | None = None) -> list[dict]:
     """One row per item of `paper_numbers.ITEMS`: paper, item, runs found, chapter, status.
 
-    status is "reproduced" when every experiment of the item has runs and a chapter
-    renders it, "derived" for a mathematical statement checked in a chapter,
-    "partial" when some runs or the chapter exist, and "open" otherwise.
+    status is "reproduced (paper profile)" when every experiment of the item has runs with
+    the paper's hyper-parameters and a chapter renders them; "quick profile only" when the
+    chapter renders only short CPU runs (a pipeline check, not the paper's setting);
+    "derived" for a mathematical statement checked in a chapter; "partial" when some runs or
+    the chapter exist; "open" otherwise.
     """
     results_dir = Path(results_dir) if results_dir is not None else REPO / "results"
     book_dir = Path(book_dir) if book_dir is not None else REPO / "book"
@@ -38,10 +40,13 @@ def status_rows(results_dir: str | Path | None = None, book_dir: str | Path | No
         has_chapter = bool(item.chapter) and (book_dir / f"{item.chapter}.ipynb").exists()
         found = {e: dict(runs.get(e, {})) for e in item.experiments}
         n_with_runs = sum(1 for e in item.experiments if found[e])
+        n_paper = sum(1 for e in item.experiments if found[e].get("paper"))
         if not item.experiments:
             status = "derived" if has_chapter else "open"
+        elif n_paper == len(item.experiments) and has_chapter:
+            status = "reproduced (paper profile)"
         elif n_with_runs == len(item.experiments) and has_chapter:
-            status = "reproduced"
+            status = "quick profile only"
         elif n_with_runs or has_chapter:
             status = "partial"
         else:

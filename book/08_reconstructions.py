@@ -1,0 +1,111 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+import sys
+
+if "google.colab" in sys.modules:  # install gpm_core when this chapter runs on Colab
+    !pip install -q "gpm_core @ git+https://github.com/gpm-book/gpm-book"
+
+# %% [markdown]
+# # Figures 5 and 3a: reconstructions and samples from the memory
+#
+# GPM's Figure 5 shows test episodes beside their reconstructions, and Figure 3a shows images
+# generated from a written memory and refined by iterative reading {cite}`pham2022gpm`; the DKM
+# paper's Figure 3b does the same for DKM {cite}`wu2018dkm`. Here both come from the models
+# trained for {doc}`07_table1` (seed 0), loaded from the small state dicts in `results/`; the
+# chapter runs the trained networks forward on a test episode and trains nothing. Set
+# `RETRAIN = True` in {doc}`07_table1` to regenerate the weights.
+#
+# The test data needs `GPM_DATA` (see the README); without it this chapter stops with an error
+# that says where it looked.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from gpm_core import report
+from gpm_core.artifacts import load_results
+from gpm_core.data import load_images, test_episodes
+
+torch.set_num_threads(1)
+PROFILE = "quick"
+N_SHOW = 16  # images of the first test episode shown per row
+
+# %%
+def trained(experiment):
+    result = next(r for r in load_results(experiment) if r["profile"] == PROFILE and r["seed"] == 0)
+    model, cfg = report.load_trained(result)
+    test = load_images(cfg.data.dataset, "test", cfg.data)
+    X = test_episodes(test, cfg.data.episode_length, 1, cfg.eval.seed)  # (1, T, 1, 28, 28)
+    return model, X
+
+
+torch.manual_seed(0)  # the write noise and any sampled W below
+panels = {}
+for dataset in ("omniglot", "mnist"):
+    for kind in ("gpm", "dkm"):
+        model, X = trained(f"table1_{dataset}_{kind}")
+        with torch.no_grad():
+            state = model.write(X)
+            out, _ = model.read(X, state)  # mean addressing weights
+            recon = model.likelihood.mode(out)  # (1, T, 1, 28, 28)
+            samples = model.generate(state, N_SHOW)  # w ~ N(0, I), z = w M
+            refined = model.iterative_read(samples, state, 5)["X"]  # (6, 1, N, 1, 28, 28)
+        panels[(dataset, kind)] = dict(X=X[0, :N_SHOW], recon=recon[0, :N_SHOW],
+                                       samples=refined[:, 0])
+
+# %% [markdown]
+# ## Figure 5: reconstructions
+#
+# For each dataset: the first 16 images of a test episode (top), then GPM's and DKM's
+# reconstructions after writing the whole episode ($T = 32$) and reading it back with the mean
+# addressing weights (the mode of the Bernoulli decoder).
+
+# %%
+fig, axes = plt.subplots(6, 1, figsize=(8, 4.6))
+for i, dataset in enumerate(("omniglot", "mnist")):
+    report.image_grid(axes[3 * i], panels[(dataset, "gpm")]["X"], N_SHOW, f"{dataset}: test episode")
+    report.image_grid(axes[3 * i + 1], panels[(dataset, "gpm")]["recon"], N_SHOW, "GPM reconstruction")
+    report.image_grid(axes[3 * i + 2], panels[(dataset, "dkm")]["recon"], N_SHOW, "DKM reconstruction")
+fig.tight_layout()
+plt.show()
+
+# %%
+for (dataset, kind), p in sorted(panels.items()):
+    err = (p["recon"] != p["X"]).float().sum(dim=(1, 2, 3)).mean().item()
+    print(f"{dataset:8s} {kind.upper()}: mean Hamming distance of reconstruction to original "
+          f"{err:5.1f} of 784 pixels")
+
+# %% [markdown]
+# ## Figure 3a: samples generated from the memory
+#
+# After writing a test episode, $w \sim p(w) = \N(0, I)$ is drawn and $z = wM$ decoded (first
+# row); the next rows are five iterative reads, each re-addressing the decoded image (the
+# attractor dynamics of {doc}`05_attractors`).
+
+# %%
+fig, axes = plt.subplots(2, 2, figsize=(10, 4.4))
+for i, dataset in enumerate(("omniglot", "mnist")):
+    for j, kind in enumerate(("gpm", "dkm")):
+        s = panels[(dataset, kind)]["samples"][:, :8]  # (6 iterations, 8 samples, 1, 28, 28)
+        report.image_grid(axes[i, j], s.transpose(0, 1).reshape(-1, 1, 28, 28), 6,
+                          f"{kind.upper()} on {dataset}: sample, then 5 reads (left to right)")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# With the quick profile's short training the reconstructions are blurred versions of the
+# episode and the samples are rough strokes; both improve with training (the paper profile is
+# listed on the status page). The images here are what the committed state dicts produce, not
+# selected examples.
