@@ -62,7 +62,7 @@ def group_runs(results_dir=RESULTS, experiments=None) -> dict[tuple[str, str], l
 
 def table1(results_dir=RESULTS, metric: str = "nll_cond",
            datasets=("mnist", "omniglot"), models=("gpm", "dkm"),
-           profiles=("quick", "paper")) -> list[dict]:
+           profiles=("quick", "long", "paper")) -> list[dict]:
     """Rows of GPM Table 1 (binarized columns): paper value vs ours, per model, dataset and
     profile. Missing cells are rows with ours = None, so a table shows what is missing."""
     groups = group_runs(results_dir)
@@ -92,7 +92,9 @@ def rows_markdown(rows: list[dict], columns: dict[str, str]) -> str:
     def cell(row, key):
         v = row.get(key)
         if key == "ours" and v is not None:
-            return fmt_mean_sd(v, row.get("sd", float("nan")))
+            return fmt_mean_sd(v, row.get("sd", float("nan")), row.get("digits", 2))
+        if key == "paper" and v is None:
+            return "–"  # the paper reports no value for this cell
         if v is None or v == [] or v == {}:
             return "not run"
         if isinstance(v, float):
@@ -117,9 +119,20 @@ def metric_table(experiments, metrics, results_dir=RESULTS, profile="quick") -> 
         row = {"experiment": exp, "n_seeds": len(runs)}
         for m in metrics:
             s = seed_summary(runs, m)
-            row[m] = fmt_mean_sd(s["mean"], s["sd"]) if s else "not run"
+            digits = 4 if "cosine" in m else 2  # cosines differ from 1 in the third decimal
+            row[m] = fmt_mean_sd(s["mean"], s["sd"], digits) if s else "not run"
         rows.append(row)
     return rows
+
+
+def independent_pixel_nll(train, test, eps: float = 1e-4) -> float:
+    """A reference bound: nats/image on binary `test` images (N, C, H, W) of a model with
+    independent Bernoulli pixels whose means are the `train` pixel means (clamped to
+    [eps, 1 - eps]). No memory, no networks: what any model must beat."""
+    p = train.float().mean(0).clamp(eps, 1 - eps)  # (C, H, W)
+    x = test.float()
+    ll = x * p.log() + (1 - x) * (1 - p).log()  # (N, C, H, W)
+    return -ll.sum(dim=(1, 2, 3)).mean().item()
 
 
 # ----------------------------------------------------------------------------- figures
