@@ -94,7 +94,7 @@ class Item:
 
 # Every table and figure of both papers. `gpm_core.status` joins this with results/.
 ITEMS = (
-    Item("gpm-fig1", GPM, "Fig. 1: writing/reading diagram", (), "04_gpm_memory", 5),
+    Item("gpm-fig1", GPM, "Fig. 1 / Algorithm 1: writing and reading as least squares", (), "04_gpm_memory", 5),
     Item("gpm-thm2.2", GPM, "Theorem 2.2 / Corollary 2.3: read-out error bound", (), "04_gpm_memory", 5),
     Item("gpm-table1-mnist", GPM, "Table 1: binarized MNIST, nats/image",
          ("table1_mnist_gpm", "table1_mnist_dkm"), "07_table1", 7),
