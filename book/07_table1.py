@@ -188,7 +188,12 @@ for exp in EXPERIMENTS:  # the same cell trained 4x longer (one seed): how much 
 #    downsampling is not Burda et al.'s; their images have thicker strokes than a threshold of
 #    an area average gives (our mean ink is 0.076 per pixel), which changes the nats per image
 #    directly.
-# 4. **What the number counts** is the subject of the next section: it is a bound conditional
+# 4. **Stability.** The `long` run of GPM on MNIST (seed 0) did not finish: the trainer's
+#    guard stopped it when the gradient norm overflowed float32 after about a thousand steps,
+#    keeping the last good checkpoint, so its row is empty. We have not yet found which part
+#    of the step blows up (a pseudo-inverse of a nearly singular $W_0$ is the first suspect:
+#    see the ablation below); retrying with a lower learning rate is the documented remedy.
+# 5. **What the number counts** is the subject of the next section: it is a bound conditional
 #    on a memory that holds the very episode it scores.
 
 # %% [markdown]

@@ -23,8 +23,9 @@ if "google.colab" in sys.modules:  # install gpm_core when this chapter runs on 
 # GPM's Figure 5 shows test episodes beside their reconstructions, and Figure 3a shows images
 # generated from a written memory and refined by iterative reading {cite}`pham2022gpm`; the DKM
 # paper's Figure 3b does the same for DKM {cite}`wu2018dkm`. Here both come from the models
-# trained for {doc}`07_table1` (the `long` profile: 2,000 steps, seed 0; set `PROFILE =
-# "quick"` for the 500-step models), loaded from the small state dicts in `results/`; the
+# trained for {doc}`07_table1` (seed 0, the longest-trained finished run of each: the `long`
+# profile's 2,000 steps where it finished, else the `quick` profile's 500; printed below),
+# loaded from the small state dicts in `results/`; the
 # chapter runs the trained networks forward on a test episode and trains nothing. Set
 # `RETRAIN = True` in {doc}`07_table1` to regenerate the weights.
 #
@@ -40,12 +41,15 @@ from gpm_core.artifacts import load_results
 from gpm_core.data import load_images, test_episodes
 
 torch.set_num_threads(1)
-PROFILE = "long"
+PROFILES = ("long", "quick")  # use the longest-trained finished seed-0 run among these
 N_SHOW = 16  # images of the first test episode shown per row
 
 # %%
 def trained(experiment):
-    result = next(r for r in load_results(experiment, results_dir=report.RESULTS) if r["profile"] == PROFILE and r["seed"] == 0)
+    runs = [r for r in load_results(experiment, results_dir=report.RESULTS)
+            if r["profile"] in PROFILES and r["seed"] == 0]
+    result = max(runs, key=lambda r: r["steps"])
+    print(f"{experiment:22s} {result['profile']} profile, {result['steps']} steps")
     model, cfg = report.load_trained(result)
     test = load_images(cfg.data.dataset, "test", cfg.data)
     X = test_episodes(test, cfg.data.episode_length, 1, cfg.eval.seed)  # (1, T, 1, 28, 28)

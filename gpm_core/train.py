@@ -255,8 +255,10 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
                 params[0].grad.fill_(float("nan"))
             gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
             if not torch.isfinite(gnorm):
-                raise diverged(f"the gradient norm (first non-finite: {_first_nonfinite_grad(model)})",
-                               float(gnorm))
+                bad = _first_nonfinite_grad(model)
+                where = (f"first non-finite: {bad}" if bad else
+                         "every gradient is finite but their norm overflows float32")
+                raise diverged(f"the gradient norm ({where})", float(gnorm))
             optimizer.step()
             scheduler.step()
             step += 1
