@@ -66,7 +66,7 @@ def _configure_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="a run directory (runs/<experiment>/<profile>-seed<N>) or a result JSON")
     p.add_argument("--device", default="auto", help="cpu | cuda | auto")
     p.add_argument("--results-dir", default="results")
-    p.add_argument("--write", action="store_true", help="rewrite the run's result JSON (run directories only)")
+    p.add_argument("--write", action="store_true", help="rewrite the run's result JSON (from a run directory, or the JSON's metrics in place)")
 
 
 def _run_evaluate(args) -> int:
@@ -87,9 +87,25 @@ def _run_status(args) -> int:
     return 0
 
 
+def _lazy(module: str, help: str, name: str) -> None:
+    """Register subcommand `name` from gpm_core.<module>'s `configure(parser)` and
+    `run(args) -> int`, imported only when the command runs."""
+    import importlib
+
+    def configure(p):
+        importlib.import_module(f"gpm_core.{module}").configure(p)
+
+    def run(args):
+        return importlib.import_module(f"gpm_core.{module}").run(args)
+
+    register_command(name, help, configure, run)
+
+
 register_command("train", "train (or resume) one run and write its result JSON", _configure_train, _run_train)
 register_command("evaluate", "re-score a run on the fixed test episodes", _configure_evaluate, _run_evaluate)
 register_command("status", "what of both papers is reproduced so far", _configure_status, _run_status)
+_lazy("denoise", "denoising by iterative reading (GPM Table 2, Figs. 2/7/8; DKM Fig. 3)", "denoise")
+_lazy("capacity", "capacity: bound vs episode length (GPM Fig. 4, DKM Fig. 2 right)", "capacity")
 
 
 def _exit_code(e: BaseException) -> int | None:

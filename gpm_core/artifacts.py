@@ -30,6 +30,9 @@ from pathlib import Path
 import torch
 
 RESULT_SCHEMA = "gpm_core.result/1"
+# An analysis of trained models (denoising, capacity, timing): the same file layout,
+# results/<experiment>/<profile>-seed<N>.json, with `sources` naming the model results used.
+ANALYSIS_SCHEMA = "gpm_core.analysis/1"
 STATE_DICT_LIMIT = 1 << 20  # bytes: larger state_dicts stay in the run's checkpoint only
 
 # Units of the metrics returned by `model.evaluate` (anything else: "").
@@ -146,16 +149,43 @@ def _save_small_state_dict(state_dict: dict, path: Path) -> dict:
                                      f"stay in the run's checkpoint"}
 
 
-def load_results(experiment: str | None = None, results_dir="results") -> list[dict]:
-    """Every result JSON under `results_dir` (of one experiment if given), sorted by
-    experiment, profile, seed. Each dict gains "path", the file it was read from."""
+def source_info(result: dict) -> dict:
+    """How an analysis names a model result it used: path, experiment, profile, seed,
+    config hash and the commit that trained it."""
+    return {k: result.get(k) for k in ("path", "experiment", "profile", "seed", "config_hash", "git_commit")}
+
+
+def save_analysis(experiment: str, profile: str, seed: int, payload: dict, *, config: dict,
+                  sources: list[dict], device="cpu", wall_time_s: float | None = None,
+                  description: str = "", results_dir="results") -> Path:
+    """Write an analysis artifact (schema ANALYSIS_SCHEMA) to
+    results/<experiment>/<profile>-seed<N>.json: `payload` (the measured values), the
+    analysis `config` (as loaded from its TOML), `sources` (`source_info` of each model
+    result used) and the provenance of this process. Returns the path."""
+    doc = {"schema": ANALYSIS_SCHEMA, "experiment": experiment, "description": description,
+           "profile": profile, "seed": seed, "config": config, "sources": sources,
+           **provenance(device), "wall_time_s": wall_time_s, **payload}
+    path = result_path(experiment, profile, seed, results_dir)
+    atomic_write_bytes(path, (json.dumps(doc, indent=1, allow_nan=True) + "\n").encode())
+    return path
+
+
+def load_analyses(experiment: str | None = None, results_dir="results") -> list[dict]:
+    """Every analysis JSON (schema ANALYSIS_SCHEMA), as `load_results` does for runs."""
+    return load_results(experiment, results_dir, schema=ANALYSIS_SCHEMA)
+
+
+def load_results(experiment: str | None = None, results_dir="results", schema: str = RESULT_SCHEMA) -> list[dict]:
+    """Every result JSON under `results_dir` (of one experiment if given) with the given
+    `schema` (runs by default), sorted by experiment, profile, seed. Each dict gains
+    "path", the file it was read from."""
     root = Path(results_dir)
     pattern = f"{experiment}/*.json" if experiment else "*/*.json"
     out = []
     for path in sorted(root.glob(pattern)):
         with open(path) as f:
             r = json.load(f)
-        if r.get("schema") != RESULT_SCHEMA:
+        if r.get("schema") != schema:
             continue
         r["path"] = str(path)
         out.append(r)

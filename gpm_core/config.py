@@ -78,7 +78,7 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     episodes: int = 100  # test episodes of T images scored by `evaluate`
-    batch_size: int = 25
+    batch_size: int = 25  # episodes moved to the device at once (scoring is per episode)
     seed: int = 1234  # the test episodes are the same for every run of an experiment
 
 

@@ -502,9 +502,18 @@ def test_episodes(imageset, T: int, episodes: int, seed: int) -> torch.Tensor:
     the test set drawn from `seed` (EvalConfig.seed), so every run of every model scores the
     same images. Images repeat only when episodes * T exceeds the test set."""
     images, max_value = _as_images(imageset)
-    g = torch.Generator().manual_seed(seed)
-    idx = _draw(torch.arange(len(images)), episodes * T, g).view(episodes, T)
+    idx = test_episode_indices(len(images), T, episodes, seed)
     return images[idx.to(images.device)].float() / max_value
+
+
+def test_episode_indices(n_images: int, T: int, episodes: int, seed: int) -> torch.Tensor:
+    """The indices (episodes, T) of `test_episodes`: a permutation of range(n_images) drawn
+    from `seed` (repeated when episodes * T exceeds n_images)."""
+    g = torch.Generator().manual_seed(seed)
+    return _draw(torch.arange(n_images), episodes * T, g).view(episodes, T)
+
+
+test_episode_indices.__test__ = False
 
 
 test_episodes.__test__ = False  # not a pytest test
@@ -515,10 +524,12 @@ def unwritten_query_episodes(imageset: ImageSet, T: int, episodes: int, seed: in
     """Pairs (X_write, X_query), each (episodes, T, C, H, W) float in [0, 1], for the bound on
     images that were *not* written: X_query[e, t] is another image of the same class as
     X_write[e, t] (another drawing of the same Omniglot character, another MNIST digit of
-    the same label), never one of the images written in episode e. Fixed by `seed`."""
-    g = torch.Generator().manual_seed(seed + 1)
+    the same label), never one of the images written in episode e. X_write is exactly
+    `test_episodes(imageset, T, episodes, seed)`, so the two bounds score the same memories;
+    the queries are drawn from `seed + 1`."""
     labels = imageset.labels
-    write = _draw(torch.arange(len(labels)), episodes * T, g).view(episodes, T)
+    write = test_episode_indices(len(labels), T, episodes, seed)
+    g = torch.Generator().manual_seed(seed + 1)
     by_label: dict[int, torch.Tensor] = {}
     for lab in torch.unique(labels).tolist():
         by_label[lab] = torch.nonzero(labels == lab).reshape(-1)

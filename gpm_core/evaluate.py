@@ -2,21 +2,23 @@
 
 The test episodes are `data.test_episodes(test set, T, EvalConfig.episodes, EvalConfig.seed)`:
 the same images for every run, model and seed of an experiment. The model's own randomness
-(writing noise, samples of W) is drawn from a generator seeded with EvalConfig.seed inside
-`torch.random.fork_rng`, so evaluating the same weights twice gives the same numbers and
-leaves the training RNG untouched.
+(writing noise, samples of W) for episode e is drawn after `torch.manual_seed(seed + e)`
+(`episode_seed`), one episode per call inside `torch.random.fork_rng`: evaluating the same
+weights twice gives the same numbers whatever the batching, and leaves the training RNG
+untouched. (`EvalConfig.batch_size` only sets how many episodes move to the device at once.)
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import torch
 
-from .artifacts import UNITS
+from .artifacts import UNITS, atomic_write_bytes, provenance
 from .config import Config, config_from_dict
 from .data import ImageSet, test_episodes, unwritten_query_episodes
 
@@ -26,6 +28,12 @@ def _summary(values: torch.Tensor) -> dict:
     n = v.numel()
     return {"mean": v.mean().item(), "sd": v.std().item() if n > 1 else 0.0, "n": n,
             "min": v.min().item(), "max": v.max().item()}
+
+
+def episode_seed(seed: int, e: int, query: bool = False) -> int:
+    """The seed of the model's randomness for test episode e (a separate range for the
+    'unseen' queries, so the two paths never share noise)."""
+    return seed + e + (1_000_003 if query else 0)
 
 
 def evaluate_model(model: torch.nn.Module, test_set: ImageSet, cfg: Config, device="cpu") -> dict:
@@ -43,21 +51,27 @@ def evaluate_model(model: torch.nn.Module, test_set: ImageSet, cfg: Config, devi
     was_training = model.training
     model.eval()
     devices = [device] if device.type == "cuda" else []
+    seed, bs = cfg.eval.seed, cfg.eval.batch_size
     with torch.random.fork_rng(devices=devices), torch.no_grad():
-        torch.manual_seed(cfg.eval.seed)
-        for X in X_all.split(cfg.eval.batch_size):
-            out = model.evaluate(X.to(device))
-            for name, v in out.items():
-                per[name].append(torch.as_tensor(v).detach().double().cpu().reshape(-1))
-        # The same bound for images NOT written to memory: write an episode, score other
-        # images of the same classes (metrics prefixed "unseen_"; needs class labels).
+        for start in range(0, len(X_all), bs):
+            chunk = X_all[start:start + bs].to(device)
+            for i in range(len(chunk)):
+                torch.manual_seed(episode_seed(seed, start + i))
+                out = model.evaluate(chunk[i:i + 1])
+                for name, v in out.items():
+                    per[name].append(torch.as_tensor(v).detach().double().cpu().reshape(-1))
+        # The same bound for images NOT written to memory: write the same test episodes,
+        # score other images of the same classes (metrics prefixed "unseen_"; needs labels).
         if hasattr(model, "write") and test_set.labels is not None:
-            Xw_all, Xq_all = unwritten_query_episodes(test_set, T, cfg.eval.episodes, cfg.eval.seed)
-            for Xw, Xq in zip(Xw_all.split(cfg.eval.batch_size), Xq_all.split(cfg.eval.batch_size)):
-                out = model.evaluate(Xw.to(device), X_query=Xq.to(device))
-                for name in ("nll_cond", "recon", "kl_w", "nll_cond_with_kl_m", "cosine", "bits_per_dim"):
-                    if name in out:
-                        per["unseen_" + name].append(torch.as_tensor(out[name]).double().cpu().reshape(-1))
+            Xw_all, Xq_all = unwritten_query_episodes(test_set, T, cfg.eval.episodes, seed)
+            for start in range(0, len(Xw_all), bs):
+                Xw, Xq = Xw_all[start:start + bs].to(device), Xq_all[start:start + bs].to(device)
+                for i in range(len(Xw)):
+                    torch.manual_seed(episode_seed(seed, start + i, query=True))
+                    out = model.evaluate(Xw[i:i + 1], X_query=Xq[i:i + 1])
+                    for name in ("nll_cond", "recon", "kl_w", "nll_cond_with_kl_m", "cosine", "bits_per_dim"):
+                        if name in out:
+                            per["unseen_" + name].append(torch.as_tensor(out[name]).double().cpu().reshape(-1))
     model.train(was_training)
     units = {**UNITS, **getattr(model, "metric_units", {})}
     metrics, summaries = {}, {}
@@ -87,7 +101,9 @@ def evaluate_run(run: str | Path, device: str = "auto", results_dir: str | Path 
                  write: bool = False) -> dict:
     """Re-evaluate a run: RUN is a run directory (its checkpoint) or a result JSON (its
     `.pt` state_dict, else the checkpoint in its run_dir). Prints the metrics; with
-    `write` (run directories only) rewrites the run's result JSON. Returns the evaluation."""
+    `write`, rewrites the run's result JSON (from a run directory: rebuilt from the
+    checkpoint; from a result JSON: its metrics replaced in place, the training provenance
+    kept and this evaluation's recorded under "evaluated"). Returns the evaluation."""
     from . import train as tr
 
     run = Path(run)
@@ -113,8 +129,6 @@ def evaluate_run(run: str | Path, device: str = "auto", results_dir: str | Path 
         else:
             raise FileNotFoundError(f"{run}: no weights to evaluate (no {pt or 'state_dict .pt'} and no "
                                     f"checkpoint {ckpt}); train it again with the command in the JSON")
-        if write:
-            raise ValueError("--write needs a run directory, not a result JSON")
     else:
         raise FileNotFoundError(f"{run} is neither a run directory nor a result JSON; "
                                 f"runs are under runs/<experiment>/, results under results/<experiment>/")
@@ -123,11 +137,21 @@ def evaluate_run(run: str | Path, device: str = "auto", results_dir: str | Path 
     model = tr.build_model(cfg.model, image_shape=test_set.image_shape)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     model.to(device)
+    t0 = time.time()
     ev = evaluate_model(model, test_set, cfg, device)
+    eval_time = time.time() - t0
     print(f"{cfg.experiment} ({cfg.profile}, seed {seed}) on {len(test_set)} test images, "
           f"{cfg.eval.episodes} episodes of T = {cfg.data.episode_length}:")
     print(format_metrics(ev["metrics"], stored))
-    if write:
+    if write and run.is_dir():
         path = tr.write_result(run, device=device, results_dir=results_dir)
         print(f"wrote {path}")
+    elif write:
+        # re-score the stored weights in place: the training provenance stays, the
+        # evaluation's own provenance goes under "evaluated"
+        stored_result.update(ev)
+        stored_result["eval_time_s"] = round(eval_time, 3)
+        stored_result["evaluated"] = provenance(device)
+        atomic_write_bytes(run, (json.dumps(stored_result, indent=1, allow_nan=True) + "\n").encode())
+        print(f"rewrote the metrics of {run}")
     return ev

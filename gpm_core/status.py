@@ -14,11 +14,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _runs_by_experiment(results_dir: Path) -> dict[str, dict[str, int]]:
-    """experiment -> profile -> number of finished runs (result JSONs) in results_dir."""
-    from .artifacts import load_results
+    """experiment -> profile -> number of finished runs (result JSONs) and analyses of
+    trained models (analysis JSONs) in results_dir."""
+    from .artifacts import load_analyses, load_results
 
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for r in load_results(results_dir=results_dir):
+    for r in load_results(results_dir=results_dir) + load_analyses(results_dir=results_dir):
         counts[r["experiment"]][r.get("profile", "?")] += 1
     return counts
 

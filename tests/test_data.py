@@ -154,3 +154,14 @@ def test_class_episodes_use_n_classes():
         ids = (ep[:, 0, 0, 0] * 255).round().long()
         assert len(torch.unique(ids % 10)) == 2  # two classes per episode
         assert len(torch.unique(ids)) == 8  # all 8 images of the two classes, then repeats
+
+
+def test_unwritten_queries_score_the_same_written_episodes():
+    toy = _toy(n=60, classes=6)
+    Xw, Xq = data.unwritten_query_episodes(toy, T=4, episodes=5, seed=3)
+    assert torch.equal(Xw, test_episodes(toy, 4, 5, seed=3))  # the main metric's episodes
+    ids_w = (Xw[..., 0, 0, 0] * 255).round().long()
+    ids_q = (Xq[..., 0, 0, 0] * 255).round().long()
+    assert torch.equal(ids_w % 6, ids_q % 6)  # same class
+    for w, q in zip(ids_w, ids_q):
+        assert not set(q.tolist()) & set(w.tolist())  # never an image written in the episode

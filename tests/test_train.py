@@ -142,6 +142,32 @@ def test_cli_evaluate_reproduces_stored_metrics(tmp_path, capsys):
     assert after["metrics"] == before["metrics"] and after["loss_curve"] == before["loss_curve"]
 
 
+def test_evaluation_does_not_depend_on_eval_batch_size(tmp_path):
+    from gpm_core.evaluate import evaluate_model
+    from gpm_core.models import build_model
+    from gpm_core.train import load_data
+
+    cfg, r = _run(tmp_path, "b", steps=2)
+    test_set = load_data(cfg, "test")
+    model = build_model(cfg.model, image_shape=test_set.image_shape)
+    model.load_state_dict(load_checkpoint(tmp_path / "runs" / "b" / CHECKPOINT)["model"])
+    evs = [evaluate_model(model, test_set, apply_overrides(cfg, [f"eval.batch_size={bs}"]))["metrics"]
+           for bs in (1, 3)]
+    assert evs[0] == evs[1] == r["metrics"]
+
+
+def test_cli_evaluate_write_rescores_a_result_json_in_place(tmp_path, capsys):
+    cfg, r = _run(tmp_path, "j", steps=2)
+    doc = json.loads(open(r["path"]).read())
+    doc["metrics"]["nll_cond"]["value"] = -1.0  # as if scored by an older evaluation
+    open(r["path"], "w").write(json.dumps(doc))
+    assert main(["evaluate", r["path"], "--device", "cpu", "--write"]) == 0
+    after = json.loads(open(r["path"]).read())
+    assert after["metrics"] == r["metrics"]  # re-scored from the stored state_dict
+    assert after["loss_curve"] == r["loss_curve"] and after["git_commit"] == r["git_commit"]
+    assert after["evaluated"]["torch_version"] == torch.__version__
+
+
 def test_cli_config_error_exit_code(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('[model]\nkind = "kanerva"\n')
