@@ -78,6 +78,12 @@ if RETRAIN:  # the same command that produced results/ (see scripts/train-all)
 #   table compares the memories, not the training lengths (the DKM paper trained for about
 #   $3 \times 10^5$ steps).
 # - **Seeds.** Three seeds per cell; we report the mean ± sd over seeds and list every seed.
+# - **Objective.** Both models minimise $-(\mathcal L + \mathcal L_{AE})$ per image: the episode
+#   bound divided by $T$ plus the auto-encoder term $\mathcal L_{AE} = \ln p(x \mid d(e(x)))$ per
+#   image, as GPM eq. 2 writes it. For DKM this is our reading of its eq. 12: a literal reading
+#   that divides $\mathcal L_{AE}$ by $T$ too would weight the auto-encoder term 32 times less.
+#   DKM's $\mathrm{KL}(q(M)\,\|\,p(M))$ is in its training loss (divided by $T$) and, as in the
+#   paper, removed from the reported bound.
 
 # %% [markdown]
 # ## Ours beside the paper's
