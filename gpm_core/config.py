@@ -73,6 +73,10 @@ class TrainConfig:
     lr_decay_every: int = 1  # steps between decays (GPM app. C decays once per epoch)
     checkpoint_every: int = 200  # steps between atomic checkpoints
     log_every: int = 50  # steps between entries of the loss curve in the artifact
+    # Speed options, off by default: they change float rounding (not the objective), and
+    # compile costs minutes at start-up on a CPU. benchmarks/step_time.py measures both.
+    channels_last: bool = False  # conv weights and activations in NHWC
+    compile: bool = False  # torch.compile the model's forward (backward through AOTAutograd)
 
 
 @dataclass
@@ -122,6 +126,7 @@ _SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "ev
 _TOP_LEVEL = ("experiment", "description", "model", "data", "train", "eval", "profiles")
 # Fields that do not change what is trained: editing them must not block a resume.
 _HASH_EXCLUDE = {"description", "profile", "train.checkpoint_every"}
+_SPEED_OPTIONS = ("channels_last", "compile")  # train.* flags hashed only when on
 
 
 class ConfigError(ValueError):
@@ -279,6 +284,9 @@ def config_hash(cfg: Config) -> str:
     """12 hex digits of sha256 over the canonical JSON of every field that changes training
     or evaluation (all but description, profile name and checkpoint_every)."""
     d = to_dict(cfg)
+    for key in _SPEED_OPTIONS:  # off = absent, so configs written before these fields keep their hash
+        if not d["train"][key]:
+            d["train"].pop(key)
     for key in _HASH_EXCLUDE:
         section, _, name = key.partition(".")
         if name:

@@ -80,7 +80,8 @@ def set_determinism(seed: int) -> None:
     torch.manual_seed(seed)
     if "torch._inductor.config" in sys.modules or not hasattr(torch._C, "_set_deterministic_algorithms"):
         torch.use_deterministic_algorithms(True, warn_only=True)
-    else:  # the same, minus importing torch._inductor (3 s) to set a torch.compile flag we never use
+    else:  # the same, minus importing torch._inductor (3 s) to set a torch.compile flag
+        # (train.compile imports it later, and inductor reads the flag when it compiles)
         torch._C._set_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
 
@@ -194,6 +195,9 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
     train_set = load_data(cfg, "train")
     model = build_model(cfg.model, image_shape=train_set.image_shape).to(device)
     tc = cfg.train
+    if tc.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if tc.compile else model  # same parameters, same state_dict
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=tc.lr_decay_every, gamma=tc.lr_decay)
     on_device = ImageSet(train_set.images.to(device), train_set.labels, train_set.meta)  # no copy on CPU
@@ -240,7 +244,7 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
     try:
         while step < tc.steps:
             X = next(sampler)  # (B, T, C, H, W)
-            out = model(X)
+            out = forward(X)
             loss = out["loss"]
             if faults.get("nan_loss") == step + 1:
                 loss = loss * float("nan")

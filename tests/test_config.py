@@ -12,16 +12,49 @@ from gpm_core.config import (
 )
 from conftest import REPO, tiny_toml
 
-CONFIGS = sorted(glob.glob(str(REPO / "configs" / "*.toml")))
+ALL_CONFIGS = sorted(glob.glob(str(REPO / "configs" / "*.toml")))
+# training configs have a [model] table; the others are analyses of trained runs
+# (gpm_core.denoise, gpm_core.capacity), checked below with their own loaders
+CONFIGS = [p for p in ALL_CONFIGS if "\n[model]" in open(p).read()]
+ANALYSES = [p for p in ALL_CONFIGS if p not in CONFIGS]
+TABLE_CONFIGS = [p for p in CONFIGS if not p.rsplit("/", 1)[-1].startswith("fig4_")]  # one T per file
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.rsplit("/", 1)[-1])
+def _profiles(path) -> list[str]:
+    from gpm_core.config import tomllib
+
+    with open(path, "rb") as f:
+        return sorted(tomllib.load(f).get("profiles", {}))
+
+
+@pytest.mark.parametrize("path", TABLE_CONFIGS, ids=lambda p: p.rsplit("/", 1)[-1])
 @pytest.mark.parametrize("profile", ["quick", "paper"])
 def test_every_config_loads(path, profile):
     cfg = load_config(path, profile)
     assert cfg.experiment == path.rsplit("/", 1)[-1][:-5]  # experiment = file name
     assert cfg.profile == profile and cfg.description
     assert cfg.data.episode_length == 32  # T = 32 in both papers, also in quick profiles
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p not in TABLE_CONFIGS], ids=lambda p: p.rsplit("/", 1)[-1])
+def test_capacity_training_configs_load_every_profile(path):
+    profiles = _profiles(path)
+    assert any(p.startswith("quick_T") for p in profiles) and any(p.startswith("paper_T") for p in profiles)
+    for profile in profiles:
+        cfg = load_config(path, profile)
+        assert cfg.data.episode_length == int(profile.split("_T")[1])  # the profile names its T
+
+
+@pytest.mark.parametrize("path", ANALYSES, ids=lambda p: p.rsplit("/", 1)[-1])
+def test_every_analysis_config_loads(path):
+    from gpm_core import capacity, denoise
+
+    assert ANALYSES, "no analysis configs found"
+    text = open(path).read()
+    load = denoise.load_denoise_config if "[denoise]" in text else capacity.load_analysis_config
+    for profile in _profiles(path):
+        cfg = load(path, profile)
+        assert cfg["experiment"] and cfg["experiment"] in text  # named in the file: results/<experiment>/
 
 
 def test_the_expected_experiments_exist():

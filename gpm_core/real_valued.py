@@ -1,0 +1,207 @@
+"""Tables and figures of the real-valued chapter (GPM Table 1's CIFAR10 column and Table 3),
+built from `results/` and `gpm_core.paper_numbers` only.
+
+The quantity is the papers' conditional bound per dimension: `bits_per_dim` in the result
+files, i.e. `nll_cond` (nats/image) / (C H W ln 2), with the DMoL likelihood over 256 grey
+levels per sub-pixel. Nothing here trains; the chapter calls these functions and shows
+what they return.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from . import report
+from .artifacts import REPO
+from .config import load_config
+from .paper_numbers import TABLE1, TABLE3
+
+RESULTS = report.RESULTS
+# (table, dataset): the real-valued cells of GPM, in the paper's order
+CELLS = (("Table 1", "cifar10"), ("Table 3", "fashion_mnist"), ("Table 3", "cifar100"),
+         ("Table 3", "celeba"))
+MODELS = ("gpm", "dkm")
+# What this project's machines hold (GPM_DATA = .data): only FashionMNIST of the four.
+ON_THIS_MACHINE = {"fashion_mnist"}
+
+
+def experiment_name(table: str, dataset: str, model: str) -> str:
+    """configs/<name>.toml of one cell: table1_cifar10_gpm, table3_celeba_dkm, ..."""
+    return f"{'table1' if table == 'Table 1' else 'table3'}_{dataset}_{model}"
+
+
+def command(experiment: str, profile: str) -> str:
+    return f"python -m gpm_core train configs/{experiment}.toml --profile {profile} --seed N"
+
+
+def paper_value(table: str, dataset: str, model: str):
+    return (TABLE1 if table == "Table 1" else TABLE3).get((model, dataset))
+
+
+def bits_table(results_dir=RESULTS, profiles=("quick", "paper"), cells=CELLS, models=MODELS) -> list[dict]:
+    """One row per (cell, model, profile): the paper's bits/dim beside ours (mean ± sd over
+    seeds, every seed, wall time per run, device) and what is missing. A cell with no result
+    says why: its data are not on this machine, or the run needs a GPU, with the command."""
+    groups = report.group_runs(results_dir)
+    rows = []
+    for table, dataset in cells:
+        for model in models:
+            exp = experiment_name(table, dataset, model)
+            paper = paper_value(table, dataset, model)
+            for profile in profiles:
+                s = report.seed_summary(groups.get((exp, profile), []), "bits_per_dim")
+                if s:
+                    status = "reproduced here"
+                elif dataset not in ON_THIS_MACHINE:
+                    status = "not run here: data not on this machine"
+                else:
+                    status = "not run here: needs a GPU (no GPU lent to this task)"
+                rows.append({
+                    "table": table, "dataset": dataset, "model": model.upper(), "profile": profile,
+                    "paper": paper.value if paper else None,
+                    "ours": s.get("mean"), "sd": s.get("sd"), "n_seeds": s.get("n_seeds", 0),
+                    "per_seed": s.get("per_seed", {}),
+                    "gap": (s["mean"] - paper.value) if s and paper else None,
+                    "steps": s.get("steps", []), "wall_time_s": s.get("wall_time_s", []),
+                    "devices": s.get("devices", []), "git": s.get("git_commits", []),
+                    "status": status, "command": f"`{command(exp, profile)}`", "experiment": exp,
+                })
+    return rows
+
+
+def profile_summary(experiment: str, profile: str) -> dict:
+    """What a profile of a config trains: filters, memory K x C, steps, episodes per step,
+    images seen, image size (from configs/, the single source)."""
+    cfg = load_config(REPO / "configs" / f"{experiment}.toml", profile)
+    images = cfg.train.steps * cfg.train.batch_size * cfg.data.episode_length
+    return {"filters": cfg.model.filters, "memory": f"{cfg.model.memory_slots} x {cfg.model.code_size}",
+            "steps": cfg.train.steps, "batch": cfg.train.batch_size, "images_seen": images,
+            "image_size": cfg.data.image_size, "lr": cfg.train.lr}
+
+
+def activation_gib_per_episode(experiment: str, profile: str = "paper", image_size: int | None = None) -> float:
+    """GiB of activations one training step keeps for the backward pass, per episode of T
+    images, for the model of `configs/<experiment>.toml` (its `profile`, at `image_size` if
+    given): the sizes of every tensor autograd saves in one forward pass, run on the meta
+    device (no memory allocated, no arithmetic done). Excludes weights, gradients and Adam's
+    state, and the allocator's overhead; what decides the episodes per step on a GPU."""
+    from .models import build_model
+
+    cfg = load_config(REPO / "configs" / f"{experiment}.toml", profile)
+    S = image_size or cfg.data.image_size
+    C = 1 if cfg.data.dataset in ("mnist", "fashion_mnist", "omniglot") else 3
+    model = build_model(cfg.model, (C, S, S)).to("meta")
+    saved = [0]
+
+    def pack(x):
+        saved[0] += x.numel() * x.element_size()
+        return x
+
+    X = torch.rand(1, cfg.data.episode_length, C, S, S, device="meta")
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+        model(X)
+    return saved[0] / 2**30
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def pixel_histogram_bits(train: torch.Tensor, test: torch.Tensor, per_pixel: bool = True,
+                         pseudo_count: float = 1.0) -> float:
+    """A reference in bits/dim for 8-bit images (N, C, H, W) uint8: the test images' negative
+    log-likelihood under independent sub-pixels, each with a 256-bin categorical estimated
+    from the `train` images (its own histogram per position if `per_pixel`, else one
+    histogram shared by all positions), with `pseudo_count` added to every bin (Laplace).
+    No memory, no networks: the 8-bit analogue of `report.independent_pixel_nll`."""
+    D = math.prod(train.shape[1:])
+    x_train = train.reshape(len(train), D).long()  # (N, D)
+    if per_pixel:
+        counts = torch.zeros(D, 256, dtype=torch.float64)
+        counts.scatter_add_(1, x_train.T, torch.ones_like(x_train.T, dtype=torch.float64))  # (D, 256)
+    else:
+        counts = torch.bincount(x_train.reshape(-1), minlength=256).double().expand(D, 256)
+    logp = (counts + pseudo_count).log() - (counts.sum(1, keepdim=True) + 256 * pseudo_count).log()
+    x_test = test.reshape(len(test), D).long()
+    nll = -logp.gather(1, x_test.T).sum(0)  # (N_test,) nats per image
+    return (nll.mean() / (D * math.log(2))).item()
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def fig_bits_curves(groups: dict[tuple[str, str], list[dict]], key: str = "elbo_cond"):
+    """Training curves in bits/dim: the training objective's conditional part `key`
+    (nats/image, from the loss curves in the artifacts) / (C H W ln 2) against the step,
+    one panel per experiment, one line per seed."""
+    import matplotlib.pyplot as plt
+
+    exps = sorted({e for e, _ in groups})
+    fig, axes = plt.subplots(1, len(exps), figsize=(3.4 * len(exps), 2.8), squeeze=False)
+    for ax, exp in zip(axes[0], exps):
+        for (e, profile), runs in sorted(groups.items()):
+            if e != exp:
+                continue
+            for r in runs:
+                dims = math.prod(r["data"]["train"]["image_shape"])
+                curve = [p for p in r["loss_curve"] if key in p]
+                ax.plot([p["step"] for p in curve], [p[key] / (dims * math.log(2)) for p in curve],
+                        lw=0.8, label=f"{profile} seed {r['seed']}")
+        ax.set_title(exp, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"training {key} (bits/dim)")
+    axes[0][-1].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def dmol_mean(likelihood, out: torch.Tensor) -> torch.Tensor:
+    """The mean image (..., C, H, W) in [0, 1] of a DMoL with parameters `out`, taking each
+    logistic at its centre: sum_k pi_k x_kc with x_kc = clamp(mu_kc + sum_{j<c} a_kcj x_kj,
+    -1, 1), the coupling of component k applied to its own centres (as `likelihood.sample`
+    does). Exact for narrow logistics; smoother to look at than `likelihood.mode`, which
+    picks one component per pixel."""
+    logits, means, _, coeffs, C = likelihood._split(out)  # means (..., n, C, H, W)
+    pi = torch.softmax(logits, dim=-3)  # (..., n, H, W)
+    xs, i = [], 0
+    for c in range(C):
+        m = means[..., c, :, :]  # (..., n, H, W)
+        for j in range(c):
+            m = m + coeffs[..., i, :, :] * xs[j]
+            i += 1
+        xs.append(m.clamp(-1, 1))
+    centres = torch.stack(xs, dim=-3)  # (..., n, C, H, W)
+    return ((pi.unsqueeze(-3) * centres).sum(-4) + 1) / 2
+
+
+@torch.no_grad()
+def reconstructions_and_samples(model, X: torch.Tensor, n_samples: int) -> dict:
+    """For one written test episode X (1, T, C, H, W): the read-outs of the written images
+    (W the mean address; GPM Fig. 5) and `n_samples` images generated from the memory
+    (w ~ N(0, I) decoded, GPM section 3.3), both shown as the DMoL's mean (`dmol_mean`).
+    Values in [0, 1]."""
+    state = model.write(X)
+    out, _ = model.read(X, state)
+    M = state["M"]  # (1, K, C)
+    w = torch.randn(1, n_samples, M.shape[1], dtype=M.dtype)
+    return {"written": X[0], "read": dmol_mean(model.likelihood, out)[0],
+            "generated": dmol_mean(model.likelihood, model.decode(w @ M))[0]}
+
+
+def fig_reconstructions(panels: dict[str, dict], n_show: int):
+    """One row of images per (label, kind) in `panels` = {model label: output of
+    `reconstructions_and_samples`}: the written images once, then each model's read-outs
+    and samples; the first `n_show` of each."""
+    import matplotlib.pyplot as plt
+
+    rows = [("written test images", next(iter(panels.values()))["written"])]
+    for label, p in panels.items():
+        rows += [(f"{label}: read from memory", p["read"]), (f"{label}: generated", p["generated"])]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n_show * 0.55, 0.75 * len(rows) + 0.4))
+    for ax, (title, images) in zip(axes, rows):
+        report.image_grid(ax, images[:n_show], nrow=n_show, title=title)
+    fig.tight_layout()
+    return fig
