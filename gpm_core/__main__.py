@@ -8,7 +8,7 @@
 A subcommand is a (configure(parser), run(args) -> exit code) pair in COMMANDS; add one
 with `register_command`. Known failures print one line, "error: ...", and exit with
 2 (bad config), 3 (training diverged), 4 (data missing or damaged), 5 (checkpoint
-problem), 130 (interrupted; re-run the same command to resume).
+problem, or no trained run where an analysis needs one), 130 (interrupted; re-run the same command to resume).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def _exit_code(e: BaseException) -> int | None:
 
     for types, code in (((ConfigError,), 2), ((TrainingDiverged,), 3),
                         ((DatasetNotFoundError, DataCorruptError), 4),
-                        ((CheckpointError, ConfigMismatchError), 5)):
+                        ((CheckpointError, ConfigMismatchError, FileNotFoundError), 5)):
         if isinstance(e, types):
             return code
     return None

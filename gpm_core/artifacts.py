@@ -152,7 +152,8 @@ def _save_small_state_dict(state_dict: dict, path: Path) -> dict:
 def source_info(result: dict) -> dict:
     """How an analysis names a model result it used: path, experiment, profile, seed,
     config hash and the commit that trained it."""
-    return {k: result.get(k) for k in ("path", "experiment", "profile", "seed", "config_hash", "git_commit")}
+    return {k: result.get(k) for k in ("path", "experiment", "model", "dataset", "profile", "seed",
+                                       "config_hash", "git_commit")}
 
 
 def save_analysis(experiment: str, profile: str, seed: int, payload: dict, *, config: dict,

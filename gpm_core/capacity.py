@@ -208,16 +208,24 @@ def capacity_episodes(test_set, L: int, n_classes: int, episodes: int, seed: int
 
 
 def score_episodes(model, X, batch_size: int, seed: int) -> dict:
-    """`model.evaluate` on episodes X (E, T, C, H, W) in batches, with the model's noise (write
-    noise, the sample of W) drawn from `seed` inside fork_rng. Returns {metric: (E,) tensor}."""
+    """`model.evaluate` on episodes X (E, T, C, H, W), one episode per call, the model's noise
+    (write noise, the sample of W) for episode e drawn after `torch.manual_seed(
+    evaluate.episode_seed(seed, e))` inside fork_rng, as `evaluate.evaluate_model` does: the
+    scores do not depend on `batch_size` (episodes moved to the device at once).
+    Returns {metric: (E,) tensor}."""
     import torch
 
+    from .evaluate import episode_seed
+
     out: dict[str, list] = {}
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        for Xb in X.split(batch_size):
-            for k, v in model.evaluate(Xb).items():
-                out.setdefault(k, []).append(v.double().reshape(-1))
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[d for d in [device] if d.type == "cuda"]), torch.no_grad():
+        for start in range(0, len(X), batch_size):
+            Xb = X[start:start + batch_size].to(device)
+            for i in range(len(Xb)):
+                torch.manual_seed(episode_seed(seed, start + i))
+                for k, v in model.evaluate(Xb[i:i + 1]).items():
+                    out.setdefault(k, []).append(v.double().reshape(-1).cpu())
     return {k: torch.cat(v) for k, v in out.items()}
 
 
@@ -244,11 +252,17 @@ def pinv_ratio(model, X, seed: int) -> dict | None:
     cfg = model.cfg
     if cfg.kind != "gpm" or not (isinstance(cfg.alpha_weight, float) and isinstance(cfg.alpha_memory, float)):
         return None
+    from .evaluate import episode_seed
+
+    W0, M = [], []
     with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        state = model.write(X)
+        for e in range(len(X)):  # the same write noise as `score_episodes` draws for episode e
+            torch.manual_seed(episode_seed(seed, e))
+            state = model.write(X[e:e + 1])
+            W0.append(state["W0"])
+            M.append(state["M"])
     out = {}
-    for name, A, alpha in (("W0", state["W0"], cfg.alpha_weight), ("M", state["M"], cfg.alpha_memory)):
+    for name, A, alpha in (("W0", torch.cat(W0), cfg.alpha_weight), ("M", torch.cat(M), cfg.alpha_memory)):
         r = alpha * torch.linalg.matrix_norm(A.double(), ord=2).square()  # (E,)
         out[name] = {"median": r.median().item(), "max": r.max().item()}
     return out

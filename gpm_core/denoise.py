@@ -102,6 +102,25 @@ def load_denoise_config(path, profile: str = "quick") -> dict:
     cfg.setdefault("test_seed", 4321)
     cfg.setdefault("examples", {"T": 16, "n": 8})
     cfg.setdefault("dkm_fig3", {"T": 32, "n": 20, "iterations": 15, "salt_pepper": 0.15})
+    def need(ok: bool, what: str):
+        if not ok:
+            raise ConfigError(f"{path}: {what} (profile {profile!r}); see the module docstring of gpm_core.denoise")
+
+    need(isinstance(cfg["models"], list) and cfg["models"] and all(isinstance(m, str) for m in cfg["models"]),
+         "denoise.models must be a non-empty list of experiment names")
+    need(isinstance(cfg["T"], list) and cfg["T"], f"denoise.T must be a non-empty list, got {cfg['T']!r}")
+    need(isinstance(cfg["success_fraction"], (int, float)) and 0 <= cfg["success_fraction"] < 1,
+         f"denoise.success_fraction must be in [0, 1), got {cfg['success_fraction']!r}")
+    need(isinstance(cfg["test_seed"], int), "denoise.test_seed must be an integer")
+    need(isinstance(cfg["corruptions"], dict) and all(isinstance(v, list) and v for v in cfg["corruptions"].values()),
+         "[denoise.corruptions] must map each kind to a non-empty list of levels")
+    need(isinstance(cfg["table2_levels"], dict), "[denoise.table2_levels] must map each kind to one level")
+    for table, keys in (("examples", {"T", "n"}), ("dkm_fig3", {"T", "n", "iterations", "salt_pepper"})):
+        sub = cfg[table]
+        need(isinstance(sub, dict) and set(sub) == keys,
+             f"[denoise.{table}] must have exactly the keys {sorted(keys)}, got {sorted(sub) if isinstance(sub, dict) else sub!r}")
+        need(all(isinstance(sub[k], int) and sub[k] > 0 for k in keys - {"salt_pepper"}),
+             f"[denoise.{table}] {sorted(keys - {'salt_pepper'})} must be positive integers")
     if not all(isinstance(t, int) and t > 0 for t in cfg["T"]):
         raise ConfigError(f"{path}: denoise.T must be positive integers, got {cfg['T']}")
     if not isinstance(cfg["iterations"], int) or cfg["iterations"] < 1:
@@ -371,12 +390,15 @@ def table2_rows(runs: list[dict]) -> list[dict]:
     if not runs:
         return []
     cfg = runs[0]["config"]
+    # the paper's values only beside our Omniglot numbers (Table 2 is Omniglot only)
+    on_omniglot = runs[0]["data"]["test"]["dataset"] == "omniglot"
     rows = []
     for exp in cfg["models"]:
-        kind_model = "gpm" if exp.endswith("_gpm") else "dkm" if exp.endswith("_dkm") else exp
+        kind_model = _model_kind(runs[0], exp)
         for kind, level in cfg["table2_levels"].items():
-            row = {"model": kind_model.upper(), "corruption": f"{kind} {level}"}
-            paper = TABLE2.get((kind_model, f"{kind}_{_paper_level(level)}"))
+            name = kind_model.upper() if exp.startswith("table1_") else f"{kind_model.upper()} ({exp})"
+            row = {"model": name, "corruption": f"{kind} {level}"}
+            paper = TABLE2.get((kind_model, f"{kind}_{_paper_level(level)}")) if on_omniglot else None
             for T in cfg["T"]:
                 vals = torch.tensor(_cell(runs, exp, T, kind, level), dtype=torch.float64)
                 ours = fmt_mean_sd(vals.mean().item(), vals.std().item() if len(vals) > 1 else 0.0, 1)
@@ -430,6 +452,14 @@ def energy_rows(runs: list[dict]) -> list[dict]:
                          "never rises (%)": f"{w('monotone'):.1f}",
                          "rises at least once (%)": f"{w('rose'):.1f}"})
     return rows
+
+
+def _model_kind(run: dict, exp: str) -> str:
+    """"gpm" or "dkm": the model kind of experiment `exp`, from the run's sources."""
+    for src in run["sources"]:
+        if src["experiment"] == exp and src.get("model"):
+            return src["model"]
+    return "gpm" if exp.endswith("_gpm") else "dkm" if exp.endswith("_dkm") else exp
 
 
 def _paper_level(level) -> str:

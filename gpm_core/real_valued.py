@@ -186,7 +186,7 @@ def reconstructions_and_samples(model, X: torch.Tensor, n_samples: int) -> dict:
     state = model.write(X)
     out, _ = model.read(X, state)
     M = state["M"]  # (1, K, C)
-    w = torch.randn(1, n_samples, M.shape[1], dtype=M.dtype)
+    w = torch.randn(1, n_samples, M.shape[1], dtype=M.dtype, device=M.device)
     return {"written": X[0], "read": dmol_mean(model.likelihood, out)[0],
             "generated": dmol_mean(model.likelihood, model.decode(w @ M))[0]}
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from gpm_core.evaluate import episode_seed
 import torch
 
 from gpm_core import capacity
@@ -115,8 +117,14 @@ def test_dkm_capacity_matches_direct_evaluate(results, tmp_path):
         for cell in row["cells"]:
             seed = capacity._episode_seed(5, cell["classes"], cell["L"])
             X, _, _ = capacity.capacity_episodes(test_set, cell["L"], cell["classes"], 3, seed)
-            torch.manual_seed(seed)  # the model's noise, as the analysis draws it
-            direct = torch.cat([model.evaluate(X[i:i + 2])["nll_cond"] for i in range(0, 3, 2)])
+            direct = []
+            for i in range(3):  # one episode per call, its noise seeded as evaluate_model does
+                torch.manual_seed(episode_seed(seed, i))
+                direct.append(model.evaluate(X[i:i + 1])["nll_cond"])
+            direct = torch.cat(direct)
+            for bs in (1, 2):  # the scores do not depend on how many episodes go at once
+                again = capacity.score_episodes(model, X, bs, seed)["nll_cond"]
+                assert torch.allclose(again, direct.double())
             assert cell["nll_cond"]["n"] == 3 and cell["classes_per_episode"] <= cell["classes"]
             assert cell["nll_cond"]["mean"] == pytest.approx(direct.double().mean().item(), rel=1e-6)
     curves = capacity.dkm_curves(art)

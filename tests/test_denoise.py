@@ -146,9 +146,43 @@ def test_missing_trained_run_says_which_command_trains_it(trained, capsys):
     (("queries = 8", "queries = 3"), "queries must be an integer >= max"),
     (("[profiles.quick]", "[profiles.other]"), "no profile 'quick'"),
     (("T = [2, 4]\n", ""), "needs `T`"),
+    (("T = [2, 4]", "T = 4"), "denoise.T must be a non-empty list"),
+    (("salt_pepper = [0.1, 0.2]", "salt_pepper = 0.1"), "must map each kind to a non-empty list"),
+    (("iterations = 2\n", "iters = 2\n"), r"\[denoise.dkm_fig3\] must have exactly the keys"),
+    (("test_seed = 11", "test_seed = 11\nsuccess_fraction = 5"), r"success_fraction must be in \[0, 1\)"),
 ])
 def test_config_errors_name_the_field(tmp_path, edit, message):
     path = tmp_path / "bad.toml"
     path.write_text(DENOISE_TOML.replace(*edit, 1))
     with pytest.raises(ConfigError, match=message):
         denoise.load_denoise_config(path, "quick")
+
+
+def test_success_rate_and_hamming_summary_by_hand():
+    ham = torch.tensor([[[30, 9], [7, 0]],  # step 0: the queries
+                        [[8, 7], [6, 100]]])  # step 1: (steps, episodes, T)
+    tr = {"hamming": ham, "ink": torch.ones_like(ham)}
+    s = denoise._summary(tr, threshold=7)
+    assert s["n"] == 4
+    assert s["success_rate"] == [50.0, 50.0]  # step 0: 7 and 0 pass; step 1: 7 and 6 pass
+    assert s["hamming_mean"] == [11.5, 30.25]
+    assert s["ink_mean"] == [1.0, 1.0]
+
+
+def _fake_run(dataset):
+    grid = [{"T": T, "kind": k, "level": lv, "tiny_gpm": {"success_rate": [0.0, 12.5]},
+             "tiny_dkm": {"success_rate": [0.0, 2.5]}}
+            for T in (4, 8, 16) for k, lv in (("salt_pepper", 0.15), ("block", 12), ("rotation", 30))]
+    return {"config": {"models": ["tiny_gpm", "tiny_dkm"], "T": [4, 8, 16],
+                       "table2_levels": {"salt_pepper": 0.15, "block": 12, "rotation": 30}},
+            "sources": [{"experiment": "tiny_gpm", "model": "gpm"}, {"experiment": "tiny_dkm", "model": "dkm"}],
+            "data": {"test": {"dataset": dataset}}, "grid": grid}
+
+
+def test_table2_prints_the_paper_only_beside_omniglot():
+    from gpm_core.paper_numbers import TABLE2
+
+    rows = denoise.table2_rows([_fake_run("omniglot")])
+    assert rows[0]["T = 4"] == f"12.5 ± 0.0 ({TABLE2[('gpm', 'salt_pepper_15')][0]:.2f})"
+    assert rows[5]["T = 16"] == f"2.5 ± 0.0 ({TABLE2[('dkm', 'rotation_30')][2]:.2f})"
+    assert all("(" not in row[f"T = {T}"] for row in denoise.table2_rows([_fake_run("mnist")]) for T in (4, 8, 16))
