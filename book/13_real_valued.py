@@ -257,7 +257,7 @@ fig = real_valued.fig_reconstructions(panels, N_SHOW)
 plt.show()
 
 # %% [markdown]
-# After 300 steps both memories give back the silhouette of each written image (top, trousers,
+# After the quick profile's training both memories give back the silhouette of each written image (top, trousers,
 # bag, shoe) and little of its texture, and the images generated from the memory are blurred
 # blends: the picture of a bound that is still at the per-pixel histogram's level.
 

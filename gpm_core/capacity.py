@@ -261,10 +261,12 @@ def pinv_ratio(model, X, seed: int) -> dict | None:
             state = model.write(X[e:e + 1])
             W0.append(state["W0"])
             M.append(state["M"])
-    out = {}
+    out, over = {}, torch.zeros(len(X), dtype=torch.bool)
     for name, A, alpha in (("W0", torch.cat(W0), cfg.alpha_weight), ("M", torch.cat(M), cfg.alpha_memory)):
         r = alpha * torch.linalg.matrix_norm(A.double(), ord=2).square()  # (E,)
         out[name] = {"median": r.median().item(), "max": r.max().item()}
+        over |= ~(r < 2).cpu()  # past the convergence limit (or not finite)
+    out["over_limit"] = int(over.sum())  # episodes where either iteration must diverge
     return out
 
 
@@ -659,7 +661,8 @@ def fig_dkm_fig2(analyses: list[dict]):
 
 def gpm_divergence_rows(analysis: dict) -> list[dict]:
     """GPM rows of a dkm_fig2 analysis: per (classes, L), the episodes whose bound is not
-    finite (summed over seeds) and alpha * sigma_max^2 of W0 and of M (`pinv_ratio`): the
+    finite and those where alpha * sigma_max^2 of W0 or M is past the iteration's limit of 2
+    (a diverged iteration can also give a finite, huge bound; both summed over seeds), and alpha * sigma_max^2 of W0 and of M (`pinv_ratio`): the
     median over seeds of the per-seed median over episodes, and the largest value over
     episodes, seeds and both matrices."""
     import statistics
@@ -669,15 +672,17 @@ def gpm_divergence_rows(analysis: dict) -> list[dict]:
         if row["model"] != "gpm":
             continue
         for c in row["cells"]:
-            a = acc.setdefault((c["classes"], c["L"]), {"bad": 0, "n": 0, "W0": [], "M": [], "max": []})
+            a = acc.setdefault((c["classes"], c["L"]), {"bad": 0, "n": 0, "over": 0, "W0": [], "M": [], "max": []})
             a["bad"] += c["nll_cond"].get("nonfinite", 0)
             a["n"] += c["nll_cond"]["n"]
             ratio = c.get("alpha_sigma_max_sq")
             if ratio is not None:
+                a["over"] += ratio.get("over_limit", 0)
                 for name in ("W0", "M"):
                     a[name].append(ratio[name]["median"])
                     a["max"].append(ratio[name]["max"])
     return [{"classes": k[0], "L": k[1], "bad": v["bad"], "nonfinite": f"{v['bad']} of {v['n']}",
+             "over": v["over"], "over_limit": f"{v['over']} of {v['n']}",
              "ratio_W0": statistics.median(v["W0"]) if v["W0"] else None,
              "ratio_M": statistics.median(v["M"]) if v["M"] else None,
              "ratio_max": max(v["max"]) if v["max"] else None}
