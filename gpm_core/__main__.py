@@ -106,6 +106,7 @@ register_command("evaluate", "re-score a run on the fixed test episodes", _confi
 register_command("status", "what of both papers is reproduced so far", _configure_status, _run_status)
 _lazy("denoise", "denoising by iterative reading (GPM Table 2, Figs. 2/7/8; DKM Fig. 3)", "denoise")
 _lazy("capacity", "capacity: bound vs episode length (GPM Fig. 4, DKM Fig. 2 right)", "capacity")
+_lazy("stability", "how close a GPM checkpoint is to the Ben-Cohen divergence limit", "stability")
 
 
 def _exit_code(e: BaseException) -> int | None:

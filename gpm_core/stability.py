@@ -1,0 +1,100 @@
+"""How close a GPM checkpoint is to the Ben-Israel–Cohen divergence limit.
+
+    python -m gpm_core stability runs/table1_omniglot_gpm/xlong-seed0
+
+The iteration X_{k+1} = 2 X_k - X_k A X_k from X_0 = alpha A^T converges to A^+ only when
+alpha * sigma_max(A)^2 < 2 (`gpm_core.pinv`, book chapter 03). GPM with a fixed alpha (the
+paper's 1e-3) inverts M0, the writing weights W0 (alpha_weight) and the written memory M
+(alpha_memory); training moves their singular values. This command loads a run's last
+checkpoint (finished or not: a run stopped by the gradient guard keeps its last good one),
+writes `episodes` fixed training and test episodes with the model's writing noise, and
+records alpha * sigma_max^2 of each matrix per episode: results/stability_<experiment>/
+<profile>-seed<N>.json (an analysis artifact with provenance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+
+def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+    """alpha * sigma_max(A)^2 for A = M0, W0 and M when each episode of X (E, T, C, H, W) is
+    written (noise of episode e seeded with `evaluate.episode_seed(seed, e)`): {name: (E,)}.
+    Needs fixed float alphas (GPM); raises ValueError otherwise."""
+    from .evaluate import episode_seed
+
+    cfg = model.cfg
+    if cfg.kind != "gpm" or not all(isinstance(a, float) for a in (cfg.alpha_memory, cfg.alpha_weight)):
+        raise ValueError("stability needs a GPM with fixed float alphas (alpha = 'auto' has no limit to approach; "
+                         f"got kind={cfg.kind!r}, alpha_memory={cfg.alpha_memory!r}, alpha_weight={cfg.alpha_weight!r})")
+    W0, M = [], []
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        for e in range(len(X)):
+            torch.manual_seed(episode_seed(seed, e))
+            state = model.write(X[e:e + 1])
+            W0.append(state["W0"][0])
+            M.append(state["M"][0])
+    s2 = lambda A: torch.linalg.matrix_norm(A.double(), ord=2).square()
+    M0 = s2(model.M0.detach()).expand(len(X))
+    return {"M0": cfg.alpha_memory * M0, "W0": cfg.alpha_weight * s2(torch.stack(W0)),
+            "M": cfg.alpha_memory * s2(torch.stack(M))}
+
+
+def _summary(v: torch.Tensor) -> dict:
+    return {"median": v.median().item(), "max": v.max().item(), "min": v.min().item(),
+            "past_limit": int((~(v < 2)).sum()), "n": v.numel()}
+
+
+def analyse(run_dir, episodes: int = 64, seed: int = 0, results_dir="results", device="cpu") -> Path:
+    """Measure the margins of the checkpoint in `run_dir`; write and return the artifact."""
+    from . import artifacts
+    from .config import config_from_dict
+    from .data import EpisodeSampler, test_episodes
+    from .models import build_model
+    from .train import CHECKPOINT, load_checkpoint, load_data
+
+    t0 = time.time()
+    run_dir = Path(run_dir)
+    ck = load_checkpoint(run_dir / CHECKPOINT)
+    cfg = config_from_dict(ck["config"])
+    train_set, test_set = load_data(cfg, "train"), load_data(cfg, "test")
+    model = build_model(cfg.model, image_shape=train_set.image_shape)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    T = cfg.data.episode_length
+    X_train = next(EpisodeSampler(train_set, T, episodes, generator=torch.Generator().manual_seed(seed)))
+    X_test = test_episodes(test_set, T, episodes, cfg.eval.seed)
+    out = {name: {k: _summary(v) for k, v in margins(model, X, seed).items()}
+           for name, X in (("train", X_train), ("test", X_test))}
+    payload = {"checkpoint_step": ck["step"], "steps": cfg.train.steps, "finished": ck["step"] >= cfg.train.steps,
+               "last_curve_point": ck["curve"][-1] if ck.get("curve") else None,
+               "alpha_memory": cfg.model.alpha_memory, "alpha_weight": cfg.model.alpha_weight,
+               "margins": out}
+    source = {"path": str(run_dir),
+              "experiment": cfg.experiment, "model": cfg.model.kind, "profile": cfg.profile, "seed": ck["seed"],
+              "config_hash": ck.get("config_hash"), "checkpoint_step": ck["step"]}
+    return artifacts.save_analysis(f"stability_{cfg.experiment}", cfg.profile, ck["seed"], payload,
+                                   config={"run_dir": str(run_dir), "episodes": episodes, "seed": seed},
+                                   sources=[source], device=device, wall_time_s=round(time.time() - t0, 3),
+                                   description="alpha * sigma_max^2 of the pseudo-inverted matrices at a checkpoint",
+                                   results_dir=results_dir)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="a run directory with a checkpoint, e.g. runs/table1_omniglot_gpm/xlong-seed0")
+    p.add_argument("--episodes", type=int, default=64, help="training and test episodes written (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the episodes and the writing noise")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--threads", type=int, default=None)
+
+
+def run(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = analyse(args.run, args.episodes, args.seed, args.results_dir)
+    print(f"wrote {path}")
+    return 0
