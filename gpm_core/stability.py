@@ -50,7 +50,8 @@ def _summary(v: torch.Tensor) -> dict:
 
 
 def analyse(run_dir, episodes: int = 64, seed: int = 0, results_dir="results", device="cpu") -> Path:
-    """Measure the margins of the checkpoint in `run_dir`; write and return the artifact."""
+    """Measure the margins of the checkpoint in `run_dir` (or of a finished run's result
+    JSON and its state_dict); write and return the artifact."""
     from . import artifacts
     from .config import config_from_dict
     from .data import EpisodeSampler, test_episodes
@@ -59,11 +60,22 @@ def analyse(run_dir, episodes: int = 64, seed: int = 0, results_dir="results", d
 
     t0 = time.time()
     run_dir = Path(run_dir)
-    ck = load_checkpoint(run_dir / CHECKPOINT)
-    cfg = config_from_dict(ck["config"])
-    train_set, test_set = load_data(cfg, "train"), load_data(cfg, "test")
-    model = build_model(cfg.model, image_shape=train_set.image_shape)
-    model.load_state_dict(ck["model"])
+    if run_dir.suffix == ".json":  # a finished run's result and the state_dict beside it
+        import json
+
+        from .report import load_trained
+
+        result = json.loads(run_dir.read_text())
+        model, cfg = load_trained(result | {"path": str(run_dir)})
+        ck = {"step": result["steps"], "seed": result["seed"], "config_hash": result["config_hash"],
+              "curve": result.get("loss_curve")}
+        train_set, test_set = load_data(cfg, "train"), load_data(cfg, "test")
+    else:
+        ck = load_checkpoint(run_dir / CHECKPOINT)
+        cfg = config_from_dict(ck["config"])
+        train_set, test_set = load_data(cfg, "train"), load_data(cfg, "test")
+        model = build_model(cfg.model, image_shape=train_set.image_shape)
+        model.load_state_dict(ck["model"])
     model.eval()
     T = cfg.data.episode_length
     X_train = next(EpisodeSampler(train_set, T, episodes, generator=torch.Generator().manual_seed(seed)))
@@ -85,7 +97,8 @@ def analyse(run_dir, episodes: int = 64, seed: int = 0, results_dir="results", d
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="a run directory with a checkpoint, e.g. runs/table1_omniglot_gpm/xlong-seed0")
+    p.add_argument("run", help="a run directory with a checkpoint, e.g. runs/table1_omniglot_gpm/xlong-seed0, "
+                                "or a result JSON, e.g. results/table1_omniglot_gpm/long-seed0.json")
     p.add_argument("--episodes", type=int, default=64, help="training and test episodes written (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the episodes and the writing noise")
     p.add_argument("--results-dir", default="results")

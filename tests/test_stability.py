@@ -46,6 +46,10 @@ def test_cli_writes_an_artifact_and_refuses_auto_alpha(tmp_path, capsys):
         for name in ("M0", "W0", "M"):
             m = r["margins"][split][name]
             assert m["n"] == 3 and 0 < m["min"] <= m["median"] <= m["max"]
+    assert main(["stability", str(tmp_path / "results" / "tiny_gpm" / "quick-seed0.json"), "--episodes", "3",
+                 "--results-dir", str(tmp_path / "out2")]) == 0  # a result JSON: the same weights, the same numbers
+    (r2,) = load_analyses("stability_tiny_gpm", tmp_path / "out2")
+    assert r2["margins"] == r["margins"]
     model = build_model(load_config(tiny_toml(tmp_path / "d.toml", kind="dkm", experiment="tiny_dkm"), "quick").model,
                         image_shape=(1, 16, 16))
     with pytest.raises(ValueError, match="fixed float alphas"):
