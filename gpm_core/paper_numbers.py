@@ -125,6 +125,8 @@ ITEMS = (
          ("denoise_mnist",), "09_denoising", 8),
     Item("gpm-ablation-pinv", "gpm-book", "Ablation: paper alpha vs auto alpha vs exact pinv",
          ("table1_omniglot_gpm", "ablation_pinv_auto_alpha", "ablation_pinv_exact"), "07_table1", 7),
+    Item("gpm-stability", "gpm-book", "Stability: alpha sigma_max(M)^2 vs the Ben-Cohen limit during training",
+         ("stability_table1_omniglot_gpm", "stability_table1_mnist_gpm"), "07_table1", 7),
     Item("dkm-sec4-omniglot", DKM, "Section 4: Omniglot test conditional ELBO (77.2)",
          ("table1_omniglot_dkm",), "07_table1", 7),
     Item("dkm-fig2-right", DKM, "Fig. 2 (right): capacity, episodes of 10-200 images",
