@@ -129,6 +129,16 @@ for rs in (runs, runs_long):  # the claims of the paragraph above, checked on th
         assert float(row["ink after last read"]) < 0.5 * float(row["clean ink"]), row
         assert abs(float(row["success, ours (%)"]) - float(row["success, blank read-out (%)"])) < 3.0, row
 
+# %%
+if runs_xlong:  # the longest CPU runs: GPM (auto α) keeps some ink, but still no retrieval
+    for row in denoise.diagnosis_rows(runs_xlong):
+        assert float(row["success, ours (%)"]) < 3.0, row
+    xsteps = json.loads((REPO / runs_xlong[0]["sources"][0]["path"]).read_text())["steps"]
+    display(Markdown(f"The `xlong` runs ({xsteps:,} steps; GPM with `alpha = \"auto\"`, since the paper-α "
+                     "run stopped, see the Table 1 chapter): GPM's reads keep part of the ink, but they "
+                     "are not the written characters, so the error of the last read is no better than "
+                     "a blank answer's; DKM's reads are still nearly blank."))
+
 # %% [markdown]
 # The reason is the decoder, not the memory or the protocol: at this stage of training the
 # Bernoulli means of the Omniglot decoders stay below 0.5 almost everywhere (strokes are thin
