@@ -27,7 +27,8 @@ def test_pair_in_sync(py):
     a, b = _cells(jupytext.read(py)), _cells(jupytext.read(ipynb))
     assert a == b, (
         f"{py.name} and {ipynb.name} differ: after editing the .py run "
-        f"`jupytext --to ipynb --update --execute book/{py.name}`"
+        f"`rm book/{ipynb.name} && jupytext --to ipynb --execute book/{py.name}` (with --update, "
+        f"jupytext keeps the old outputs)"
     )
 
 
