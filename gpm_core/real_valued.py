@@ -133,29 +133,10 @@ def pixel_histogram_bits(train: torch.Tensor, test: torch.Tensor, per_pixel: boo
 
 
 def fig_bits_curves(groups: dict[tuple[str, str], list[dict]], key: str = "elbo_cond"):
-    """Training curves in bits/dim: the training objective's conditional part `key`
-    (nats/image, from the loss curves in the artifacts) / (C H W ln 2) against the step,
-    one panel per experiment, one line per seed."""
-    import matplotlib.pyplot as plt
+    """Training curves in bits/dim (`report.fig_training_curves` with unit "bits/dim")."""
+    from .report import fig_training_curves
 
-    exps = sorted({e for e, _ in groups})
-    fig, axes = plt.subplots(1, len(exps), figsize=(3.4 * len(exps), 2.8), squeeze=False)
-    for ax, exp in zip(axes[0], exps):
-        for (e, profile), runs in sorted(groups.items()):
-            if e != exp:
-                continue
-            for r in runs:
-                dims = math.prod(r["data"]["train"]["image_shape"])
-                curve = [p for p in r["loss_curve"] if key in p]
-                ax.plot([p["step"] for p in curve], [p[key] / (dims * math.log(2)) for p in curve],
-                        lw=0.8, label=f"{profile} seed {r['seed']}")
-        ax.set_title(exp, fontsize=9)
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"training {key} (bits/dim)")
-    axes[0][-1].legend(fontsize=6)
-    fig.tight_layout()
-    return fig
+    return fig_training_curves(groups, key, unit="bits/dim")
 
 
 def dmol_mean(likelihood, out: torch.Tensor) -> torch.Tensor:

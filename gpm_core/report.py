@@ -138,26 +138,34 @@ def independent_pixel_nll(train, test, eps: float = 1e-4) -> float:
 # ----------------------------------------------------------------------------- figures
 
 
-def fig_training_curves(groups: dict[tuple[str, str], list[dict]], key: str = "elbo_cond"):
+def fig_training_curves(groups: dict[tuple[str, str], list[dict]], key: str = "elbo_cond",
+                        unit: str = "nats/image"):
     """Training curves (`key` per image vs step) of every run in `groups`, one panel per
-    experiment, one line per seed."""
+    experiment, one line per seed. unit "nats/image" (log scale) or "bits/dim" (the
+    nats/image of the loss curve divided by C H W ln 2, linear scale)."""
     import matplotlib.pyplot as plt
 
+    if unit not in ("nats/image", "bits/dim"):
+        raise ValueError(f"unit must be 'nats/image' or 'bits/dim', got {unit!r}")
     exps = sorted({e for e, _ in groups})
-    fig, axes = plt.subplots(1, len(exps), figsize=(3.2 * len(exps), 2.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(exps), figsize=(3.3 * len(exps), 2.8), squeeze=False)
     for ax, exp in zip(axes[0], exps):
         for (e, profile), runs in sorted(groups.items()):
             if e != exp:
                 continue
             for r in runs:
+                scale = 1.0
+                if unit == "bits/dim":
+                    scale = math.prod(r["data"]["train"]["image_shape"]) * math.log(2)
                 curve = [p for p in r["loss_curve"] if key in p]
-                ax.plot([p["step"] for p in curve], [p[key] for p in curve], lw=0.8,
+                ax.plot([p["step"] for p in curve], [p[key] / scale for p in curve], lw=0.8,
                         label=f"{profile} seed {r['seed']}")
         ax.set_title(exp.replace("table1_", ""), fontsize=9)
         ax.set_xlabel("step")
-        ax.set_yscale("log")
+        if unit == "nats/image":
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"training {key} (nats/image)")
+    axes[0][0].set_ylabel(f"training {key} ({unit})")
     axes[0][-1].legend(fontsize=6)
     fig.tight_layout()
     return fig
