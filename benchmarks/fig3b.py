@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from gpm_core import timing
+from gpm_core.analyses import timing
 from gpm_core.artifacts import device_info, save_analysis
 
 EXPERIMENT = "fig3b_running_time"

@@ -42,7 +42,7 @@ from dataclasses import replace
 
 import torch
 
-from gpm_core import timing
+from gpm_core.analyses import timing
 from gpm_core.artifacts import device_info, save_analysis
 from gpm_core.config import ModelConfig
 

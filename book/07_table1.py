@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from gpm_core import paper_numbers, report
+from gpm_core.report import paper_numbers, table1 as report
 from gpm_core.artifacts import REPO
 from gpm_core.config import load_config
 
@@ -108,7 +108,7 @@ display(Markdown(f"**Deviation (Omniglot data), as recorded in every Omniglot ar
 # from the training set; no memory, no networks), computed here on the same test sets:
 
 # %%
-from gpm_core.data import load_images
+from gpm_core.datasets import load_images
 
 for dataset in ("mnist", "omniglot"):
     cfg = load_config(REPO / "configs" / f"table1_{dataset}_gpm.toml", "quick").data
@@ -351,7 +351,7 @@ for exp in ABLATION:
 # memory it produces. This needs the test data (`GPM_DATA`).
 
 # %%
-from gpm_core.data import test_episodes
+from gpm_core.episodes import test_episodes
 
 torch.manual_seed(0)
 for exp in ABLATION:

@@ -1,4 +1,5 @@
-"""Command line: `python -m gpm_core {train,evaluate,status} ...` (also installed as `gpm`).
+"""Command line: `python -m gpm_core {train,evaluate,status,denoise,capacity,stability} ...`
+(also installed as `gpm`).
 
     python -m gpm_core train configs/table1_omniglot_gpm.toml --profile quick --seed 0
     python -m gpm_core evaluate runs/table1_omniglot_gpm/quick-seed0
@@ -15,7 +16,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Callable
+
+import torch
+
+from .analyses import capacity, denoise, stability
+from .config import ConfigError, apply_overrides, load_config
+from .datasets import DataCorruptError, DatasetNotFoundError
+from .evaluate import evaluate_run, format_metrics
+from .report.status import status_markdown
+from .runs import CheckpointError, ConfigMismatchError
+from .train import TrainingDiverged, train, write_result
 
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {}
 
@@ -40,12 +52,6 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args) -> int:
-    import torch
-
-    from .config import apply_overrides, load_config
-    from .evaluate import format_metrics
-    from .train import train
-
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.profile)
@@ -70,9 +76,10 @@ def _configure_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from .evaluate import evaluate_run
-
-    evaluate_run(args.run, device=args.device, results_dir=args.results_dir, write=args.write)
+    from_run_dir = Path(args.run).is_dir()
+    evaluate_run(args.run, device=args.device, write=args.write and not from_run_dir)
+    if args.write and from_run_dir:  # rebuilt from the checkpoint, as at the end of training
+        print(f"wrote {write_result(args.run, device=args.device, results_dir=args.results_dir)}")
     return 0
 
 
@@ -81,39 +88,22 @@ def _configure_status(p: argparse.ArgumentParser) -> None:
 
 
 def _run_status(args) -> int:
-    from .status import status_markdown
-
     print(status_markdown(results_dir=args.results_dir))
     return 0
-
-
-def _lazy(module: str, help: str, name: str) -> None:
-    """Register subcommand `name` from gpm_core.<module>'s `configure(parser)` and
-    `run(args) -> int`, imported only when the command runs."""
-    import importlib
-
-    def configure(p):
-        importlib.import_module(f"gpm_core.{module}").configure(p)
-
-    def run(args):
-        return importlib.import_module(f"gpm_core.{module}").run(args)
-
-    register_command(name, help, configure, run)
 
 
 register_command("train", "train (or resume) one run and write its result JSON", _configure_train, _run_train)
 register_command("evaluate", "re-score a run on the fixed test episodes", _configure_evaluate, _run_evaluate)
 register_command("status", "what of both papers is reproduced so far", _configure_status, _run_status)
-_lazy("denoise", "denoising by iterative reading (GPM Table 2, Figs. 2/7/8; DKM Fig. 3)", "denoise")
-_lazy("capacity", "capacity: bound vs episode length (GPM Fig. 4, DKM Fig. 2 right)", "capacity")
-_lazy("stability", "how close a GPM checkpoint is to the Ben-Cohen divergence limit", "stability")
+register_command("denoise", "denoising by iterative reading (GPM Table 2, Figs. 2/7/8; DKM Fig. 3)",
+                 denoise.configure, denoise.run)
+register_command("capacity", "capacity: bound vs episode length (GPM Fig. 4, DKM Fig. 2 right)",
+                 capacity.configure, capacity.run)
+register_command("stability", "how close a GPM checkpoint is to the Ben-Cohen divergence limit",
+                 stability.configure, stability.run)
 
 
 def _exit_code(e: BaseException) -> int | None:
-    from .config import ConfigError
-    from .data import DataCorruptError, DatasetNotFoundError
-    from .train import CheckpointError, ConfigMismatchError, TrainingDiverged
-
     for types, code in (((ConfigError,), 2), ((TrainingDiverged,), 3),
                         ((DatasetNotFoundError, DataCorruptError), 4),
                         ((CheckpointError, ConfigMismatchError, FileNotFoundError), 5)):

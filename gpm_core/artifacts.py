@@ -1,7 +1,7 @@
 """Result artifacts: one JSON per finished run, `results/<experiment>/<profile>-seed<N>.json`,
 with an optional small state_dict beside it (`.pt`), and the provenance every artifact carries.
 
-The book and `gpm_core.plots` read results only through `load_results`; a number in the
+The book and `gpm_core.report` read results only through `load_results`; a number in the
 book is a field of one of these files. The JSON schema (key `schema` = RESULT_SCHEMA):
 
     experiment, description, model, likelihood, dataset, profile, seed
@@ -11,7 +11,7 @@ book is a field of one of these files. The JSON schema (key `schema` = RESULT_SC
     config, config_hash                                    the full config (gpm_core.config)
     git_commit, git_dirty, torch_version, python_version, device, timestamp, command
     wall_time_s, steps, final_loss, loss_curve [{"step", "loss", "recon", ...}]
-    data           {"train": meta, "test": meta}           gpm_core.data.ImageSet.meta
+    data           {"train": meta, "test": meta}           gpm_core.datasets.ImageSet.meta
     deviation      text or null: how the data differ from the paper's
     state_dict     {"path", "dtype", "bytes"} or {"path": null, "skipped": why}
     run_dir
@@ -20,13 +20,16 @@ book is a field of one of these files. The JSON schema (key `schema` = RESULT_SC
 from __future__ import annotations
 
 import datetime
+import io
 import json
+import math
 import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 RESULT_SCHEMA = "gpm_core.result/1"
@@ -84,8 +87,6 @@ def _command() -> str:
 
 def provenance(device: str | torch.device = "cpu") -> dict:
     """Where a result comes from: git commit (+ dirty flag), versions, device, time, command."""
-    import numpy
-
     commit = _git("rev-parse", "HEAD")
     # dirty = the code that ran differs from the commit (package and configs, new files too)
     status = _git("status", "--porcelain", "--", "gpm_core", "configs", "pyproject.toml")
@@ -93,7 +94,7 @@ def provenance(device: str | torch.device = "cpu") -> dict:
         "git_commit": commit,
         "git_dirty": None if status is None else bool(status),
         "torch_version": torch.__version__,
-        "numpy_version": numpy.__version__,
+        "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "platform": platform.platform(),
         "device": device_info(device),
@@ -131,8 +132,6 @@ def save_result(result: dict, results_dir="results", state_dict: dict | None = N
 
 
 def _save_small_state_dict(state_dict: dict, path: Path) -> dict:
-    import io
-
     for dtype in (torch.float32, torch.float16):
         sd = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu())
               for k, v in state_dict.items()}
@@ -147,6 +146,22 @@ def _save_small_state_dict(state_dict: dict, path: Path) -> dict:
     return {"path": None, "skipped": f"{n:,} numbers take {buf.tell():,} bytes even as float16, over "
                                      f"the {STATE_DICT_LIMIT:,}-byte limit for results/; the weights "
                                      f"stay in the run's checkpoint"}
+
+
+def pack_bits(X: torch.Tensor) -> str:
+    """Binary images (any shape; bool, or values in {0, 1}) as the hex string of their packed
+    bits, row-major: how analysis artifacts store images in JSON."""
+    bits = X.detach().cpu().reshape(-1)
+    if bits.dtype != torch.bool:
+        bits = bits > 0.5
+    return np.packbits(bits.numpy()).tobytes().hex()
+
+
+def unpack_bits(hexes: str, shape) -> torch.Tensor:
+    """Inverse of `pack_bits`: a float32 tensor of 0/1 of `shape`."""
+    n = math.prod(shape)
+    bits = np.unpackbits(np.frombuffer(bytes.fromhex(hexes), dtype=np.uint8))[:n]
+    return torch.from_numpy(bits.astype(np.float32)).reshape(tuple(shape))
 
 
 def source_info(result: dict) -> dict:

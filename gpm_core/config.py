@@ -5,12 +5,18 @@ A config file has four tables, `[model]`, `[data]`, `[train]`, `[eval]`, plus to
 fields for a named profile (`quick` runs on a 2-core CPU in minutes, `paper` uses the
 paper's hyper-parameters). `load_config(path, profile)` returns a validated `Config`.
 
-The dataclasses below are the single schema: models read `ModelConfig`, `gpm_core.data`
-reads `DataConfig`, `gpm_core.train` reads `TrainConfig` and `EvalConfig`.
+The dataclasses below are the single schema of a training config: models read
+`ModelConfig`, `gpm_core.datasets` reads `DataConfig`, `gpm_core.train` reads `TrainConfig`
+and `EvalConfig`.
+
+The analyses of trained runs have their own files (`load_capacity_config`,
+`load_denoise_config`, at the end of this module): every TOML of `configs/` is read by
+`read_toml` and checked here.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -25,6 +31,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+from .corruptions import KINDS as CORRUPTIONS
 
 Alpha = Union[float, str]  # a positive float or "auto"
 
@@ -231,6 +239,19 @@ def from_dict(raw: dict, profile: str = "paper", where: str = "config") -> Confi
     return validate(cfg)
 
 
+def read_toml(path, where_to_look: str) -> dict:
+    """The parsed TOML file `path` (every config of this package is read here), or a
+    ConfigError that says where the configs are (`where_to_look`)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; {where_to_look}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from None
+
+
 def load_config(path, profile: str = "paper") -> Config:
     """Read a TOML experiment file and return the validated Config of one profile.
 
@@ -238,15 +259,14 @@ def load_config(path, profile: str = "paper") -> Config:
     out-of-range values and unknown profiles raise ConfigError naming the valid choices.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist; the experiments are in configs/*.toml") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    raw = read_toml(path, "the experiments are in configs/*.toml")
     raw.setdefault("experiment", path.stem)
     return from_dict(raw, profile, where=str(path))
+
+
+def profiles(path) -> list[str]:
+    """The names of the profiles of the config file `path`, in the file's order."""
+    return list(read_toml(path, "the experiments are in configs/*.toml").get("profiles", {}))
 
 
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
@@ -295,3 +315,192 @@ def config_hash(cfg: Config) -> str:
             d.pop(section, None)
     text = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------------------
+# Analysis configs: plain dicts (recorded as they are in the analysis artifacts), checked
+# key by key; the errors name the key and what is expected.
+# --------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
+# Capacity analyses (gpm_core.analyses.capacity): one schema per table, (type, check) per key
+# --------------------------------------------------------------------------------------
+_POS_INT = (int, lambda v: v > 0, "an integer > 0")
+_NONNEG_INT = (int, lambda v: v >= 0, "an integer >= 0")
+_STR = (str, lambda v: bool(v), "a non-empty string")
+_STR_LIST = (list, lambda v: bool(v) and all(isinstance(s, str) and s for s in v), "a non-empty list of strings")
+_POS_INT_LIST = (list, lambda v: bool(v) and all(isinstance(i, int) and not isinstance(i, bool) and i > 0
+                                                 for i in v), "a non-empty list of integers > 0")
+_INT_LIST = (list, lambda v: all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v),
+             "a list of integers >= 0")
+
+ANALYSES = ("gpm_fig4", "dkm_fig2")
+SCHEMAS = {
+    "gpm_fig4": {
+        "curve": {
+            "experiments": _STR_LIST,      # training experiments, one per memory size
+            "profile_prefix": _STR,        # model profiles "<prefix><T>", one per episode length
+            "seed": _NONNEG_INT,           # model seed
+            "test_images": _POS_INT,       # per T: max(1, test_images // T) test episodes
+            "eval_seed": _NONNEG_INT,      # seed of the test episodes and of the model's noise
+            "batch_size": _POS_INT,        # episodes per model.evaluate call
+        },
+        "storage": {
+            "experiment": _STR,            # its longest-T model (curve.profile_prefix) is used
+            "write": _NONNEG_INT,          # test images written into one memory (0 = all)
+            "queries": _NONNEG_INT,        # written images queried with noise (0 = all written)
+            "corruption": (str, lambda v: v in ("salt_pepper", "block", "rotation"),
+                           "one of 'salt_pepper', 'block', 'rotation'"),
+            "level": ((int, float), lambda v: v >= 0, "a number >= 0"),
+            "iters": _POS_INT,             # iterative reads of each query
+            "query_batch": _POS_INT,       # queries read at once (memory use)
+            "samples": _POS_INT,           # generated samples
+            "sample_iters": _NONNEG_INT,   # iterative reads of each sample
+            "show": _POS_INT,              # rows of the image grids
+            "grid_iters": _INT_LIST,       # iterations shown as grid columns
+            "seed": _NONNEG_INT,
+        },
+    },
+    "dkm_fig2": {
+        "capacity": {
+            "experiments": _STR_LIST,      # trained models (Table 1 runs on T = 32)
+            "model_profile": _STR,         # their profile
+            "seeds": _INT_LIST,            # model seeds ([] = every seed found)
+            "lengths": _POS_INT_LIST,      # episode lengths L
+            "classes": _POS_INT_LIST,      # classes per episode
+            "episodes": _POS_INT,          # episodes per (classes, L)
+            "batch_size": _POS_INT,
+            "seed": _NONNEG_INT,           # episodes and model noise
+        },
+    },
+}
+_CAPACITY_TOP = ("experiment", "analysis", "description", "profiles")
+
+
+def _check_table(section: str, values, schema: dict, where: str) -> dict:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: [{section}] must be a table, got {values!r}")
+    out = {}
+    for key, value in values.items():
+        if key not in schema:
+            raise ConfigError(f"unknown key {key!r} in {where} [{section}]; valid keys: {', '.join(schema)}")
+        typ, ok, what = schema[key]
+        if isinstance(value, bool) or not isinstance(value, typ) or not ok(value):
+            raise ConfigError(f"{where}: {section}.{key} = {value!r}: expected {what}")
+        out[key] = value
+    return out
+
+
+def capacity_config(raw: dict, profile: str = "quick", where: str = "config") -> dict:
+    """Validate a parsed analysis TOML and apply `[profiles.<profile>.<table>]`; returns
+    {"experiment", "analysis", "description", "profile", <table>: {...}} with every key of
+    the analysis' schema present. Raises ConfigError naming the key and what is expected."""
+    unknown = set(raw) - set(_CAPACITY_TOP) - {t for s in SCHEMAS.values() for t in s}
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s) {sorted(unknown)} in {where}")
+    analysis = raw.get("analysis")
+    if analysis not in SCHEMAS:
+        raise ConfigError(f"{where}: analysis = {analysis!r}: expected one of {', '.join(map(repr, ANALYSES))}")
+    experiment = raw.get("experiment")
+    if not isinstance(experiment, str) or not experiment:
+        raise ConfigError(f"{where}: experiment = {experiment!r}: expected a non-empty string "
+                          f"(the results/ folder of the analysis)")
+    schema = SCHEMAS[analysis]
+    extra = set(raw) - set(_CAPACITY_TOP) - set(schema)
+    if extra:
+        raise ConfigError(f"{where}: table(s) {sorted(extra)} do not belong to analysis {analysis!r}; "
+                          f"valid tables: {', '.join(schema)}")
+    cfg = {"experiment": experiment, "analysis": analysis,
+           "description": raw.get("description", ""), "profile": profile}
+    for section, keys in schema.items():
+        cfg[section] = _check_table(section, raw.get(section, {}), keys, where)
+    profiles = raw.get("profiles", {})
+    if profile not in profiles:
+        raise ConfigError(f"profile {profile!r} is not in {where}; available profiles: "
+                          f"{', '.join(sorted(profiles)) or '(none)'}")
+    for section, values in profiles[profile].items():
+        if section not in schema:
+            raise ConfigError(f"unknown table [profiles.{profile}.{section}] in {where}; "
+                              f"valid tables: {', '.join(schema)}")
+        cfg[section].update(_check_table(section, values, schema[section], f"{where} [profiles.{profile}]"))
+    for section, keys in schema.items():
+        missing = [k for k in keys if k not in cfg[section]]
+        if missing:
+            raise ConfigError(f"{where}: [{section}] lacks {', '.join(missing)} (profile {profile!r}); "
+                              f"add them to the file")
+    return cfg
+
+
+def load_capacity_config(path, profile: str = "quick") -> dict:
+    """Read and validate a capacity analysis TOML (configs/fig4_capacity_eval.toml,
+    configs/dkm_fig2_capacity.toml)."""
+    raw = read_toml(path, "the capacity analyses are configs/fig4_capacity_eval.toml and "
+                          "configs/dkm_fig2_capacity.toml")
+    return capacity_config(raw, profile, where=str(path))
+
+
+# --------------------------------------------------------------------------------------
+# Denoising analyses (gpm_core.analyses.denoise)
+# --------------------------------------------------------------------------------------
+_DENOISE_TOP = {"experiment", "description", "denoise", "profiles"}
+_DENOISE_FIELDS = {"models", "T", "queries", "iterations", "success_fraction", "test_seed", "corruptions",
+           "table2_levels", "examples", "dkm_fig3", "model_profile"}
+
+
+def load_denoise_config(path, profile: str = "quick") -> dict:
+    """Read and validate a denoising analysis TOML (the module docstring of
+    `gpm_core.analyses.denoise`, configs/table2_denoise.toml); returns a plain dict with the
+    profile's overrides applied. Raises ConfigError naming the field and what to do."""
+    path = Path(path)
+    raw = read_toml(path, "the denoising analyses are configs/table2_denoise.toml and configs/denoise_mnist.toml")
+    unknown = set(raw) - _DENOISE_TOP
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; valid: {sorted(_DENOISE_TOP)}")
+    cfg = copy.deepcopy(raw.get("denoise", {}))
+    profiles = raw.get("profiles", {})
+    if profile not in profiles:
+        raise ConfigError(f"{path}: no profile {profile!r}; profiles in the file: {sorted(profiles) or 'none'}")
+    cfg.update(profiles[profile])
+    unknown = set(cfg) - _DENOISE_FIELDS
+    if unknown:
+        raise ConfigError(f"{path}: unknown [denoise] fields {sorted(unknown)}; valid: {sorted(_DENOISE_FIELDS)}")
+    for key in ("models", "T", "queries", "iterations", "corruptions", "table2_levels", "model_profile"):
+        if key not in cfg:
+            raise ConfigError(f"{path}: [denoise] needs `{key}` (profile {profile!r})")
+    cfg.setdefault("success_fraction", 0.01)
+    cfg.setdefault("test_seed", 4321)
+    cfg.setdefault("examples", {"T": 16, "n": 8})
+    cfg.setdefault("dkm_fig3", {"T": 32, "n": 20, "iterations": 15, "salt_pepper": 0.15})
+    def need(ok: bool, what: str):
+        if not ok:
+            raise ConfigError(f"{path}: {what} (profile {profile!r}); see the module docstring of gpm_core.analyses.denoise")
+
+    need(isinstance(cfg["models"], list) and cfg["models"] and all(isinstance(m, str) for m in cfg["models"]),
+         "denoise.models must be a non-empty list of experiment names")
+    need(isinstance(cfg["T"], list) and cfg["T"], f"denoise.T must be a non-empty list, got {cfg['T']!r}")
+    need(isinstance(cfg["success_fraction"], (int, float)) and 0 <= cfg["success_fraction"] < 1,
+         f"denoise.success_fraction must be in [0, 1), got {cfg['success_fraction']!r}")
+    need(isinstance(cfg["test_seed"], int), "denoise.test_seed must be an integer")
+    need(isinstance(cfg["corruptions"], dict) and all(isinstance(v, list) and v for v in cfg["corruptions"].values()),
+         "[denoise.corruptions] must map each kind to a non-empty list of levels")
+    need(isinstance(cfg["table2_levels"], dict), "[denoise.table2_levels] must map each kind to one level")
+    for table, keys in (("examples", {"T", "n"}), ("dkm_fig3", {"T", "n", "iterations", "salt_pepper"})):
+        sub = cfg[table]
+        need(isinstance(sub, dict) and set(sub) == keys,
+             f"[denoise.{table}] must have exactly the keys {sorted(keys)}, got {sorted(sub) if isinstance(sub, dict) else sub!r}")
+        need(all(isinstance(sub[k], int) and sub[k] > 0 for k in keys - {"salt_pepper"}),
+             f"[denoise.{table}] {sorted(keys - {'salt_pepper'})} must be positive integers")
+    if not all(isinstance(t, int) and t > 0 for t in cfg["T"]):
+        raise ConfigError(f"{path}: denoise.T must be positive integers, got {cfg['T']}")
+    if not isinstance(cfg["iterations"], int) or cfg["iterations"] < 1:
+        raise ConfigError(f"{path}: denoise.iterations must be an integer >= 1, got {cfg['iterations']}")
+    if not isinstance(cfg["queries"], int) or cfg["queries"] < max(cfg["T"]):
+        raise ConfigError(f"{path}: denoise.queries must be an integer >= max(T) = {max(cfg['T'])}")
+    for kind in list(cfg["corruptions"]) + list(cfg["table2_levels"]):
+        if kind not in CORRUPTIONS:
+            raise ConfigError(f"{path}: unknown corruption {kind!r}; valid: {', '.join(CORRUPTIONS)}")
+    for kind, level in cfg["table2_levels"].items():
+        if level not in cfg["corruptions"].get(kind, []):
+            raise ConfigError(f"{path}: table2 level {kind} = {level} is not among the swept levels "
+                              f"{cfg['corruptions'].get(kind, [])}; add it to [denoise.corruptions]")
+    return {"experiment": raw.get("experiment") or path.stem, "description": raw.get("description", ""),
+            "profile": profile, "path": str(path), **cfg}

@@ -1,6 +1,6 @@
 """Scoring a trained model on the fixed test episodes, and `python -m gpm_core evaluate RUN`.
 
-The test episodes are `data.test_episodes(test set, T, EvalConfig.episodes, EvalConfig.seed)`:
+The test episodes are `episodes.test_episodes(test set, T, EvalConfig.episodes, EvalConfig.seed)`:
 the same images for every run, model and seed of an experiment. The model's own randomness
 (writing noise, samples of W) for episode e is drawn after `torch.manual_seed(seed + e)`
 (`episode_seed`), one episode per call inside `torch.random.fork_rng`: evaluating the same
@@ -19,8 +19,10 @@ from pathlib import Path
 import torch
 
 from .artifacts import UNITS, atomic_write_bytes, provenance
-from .config import Config, config_from_dict
-from .data import ImageSet, test_episodes, unwritten_query_episodes
+from .config import Config
+from .datasets import ImageSet
+from .episodes import test_episodes, unwritten_query_episodes
+from .runs import SEED_PRIME, load_data, model_from_state, resolve_device, set_determinism, stored_run
 
 
 def _summary(values: torch.Tensor) -> dict:
@@ -33,7 +35,7 @@ def _summary(values: torch.Tensor) -> dict:
 def episode_seed(seed: int, e: int, query: bool = False) -> int:
     """The seed of the model's randomness for test episode e (a separate range for the
     'unseen' queries, so the two paths never share noise)."""
-    return seed + e + (1_000_003 if query else 0)
+    return seed + e + (SEED_PRIME if query else 0)
 
 
 def evaluate_model(model: torch.nn.Module, test_set: ImageSet, cfg: Config, device="cpu") -> dict:
@@ -97,58 +99,32 @@ def format_metrics(metrics: dict, stored: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def evaluate_run(run: str | Path, device: str = "auto", results_dir: str | Path = "results",
-                 write: bool = False) -> dict:
+def evaluate_run(run: str | Path, device: str = "auto", write: bool = False) -> dict:
     """Re-evaluate a run: RUN is a run directory (its checkpoint) or a result JSON (its
-    `.pt` state_dict, else the checkpoint in its run_dir). Prints the metrics; with
-    `write`, rewrites the run's result JSON (from a run directory: rebuilt from the
-    checkpoint; from a result JSON: its metrics replaced in place, the training provenance
-    kept and this evaluation's recorded under "evaluated"). Returns the evaluation."""
-    from . import train as tr
-
+    `.pt` state_dict, else the checkpoint in its run_dir; `runs.stored_run`). Prints the
+    metrics; with `write` and a result JSON, replaces its metrics in place, the training
+    provenance kept and this evaluation's recorded under "evaluated" (a run directory's
+    result is rebuilt by `train.write_result`). Returns the evaluation."""
     run = Path(run)
-    device = tr.resolve_device(device)
-    stored = None
-    if run.is_dir():
-        ck = tr.load_checkpoint(run / tr.CHECKPOINT)
-        cfg, seed, state = config_from_dict(ck["config"]), ck["seed"], ck["model"]
-        if ck["step"] < cfg.train.steps:
-            print(f"note: {run} is unfinished (step {ck['step']} of {cfg.train.steps}); evaluating it as is")
-    elif run.suffix == ".json" and run.exists():
-        with open(run) as f:
-            stored_result = json.load(f)
-        cfg, seed = config_from_dict(stored_result["config"]), stored_result["seed"]
-        stored = stored_result.get("metrics")
-        sd_info = stored_result.get("state_dict") or {}
-        pt = run.parent / sd_info["path"] if sd_info.get("path") else None
-        ckpt = Path(stored_result.get("run_dir") or "") / tr.CHECKPOINT
-        if pt is not None and pt.exists():
-            state = torch.load(pt, map_location="cpu", weights_only=True)
-        elif stored_result.get("run_dir") and ckpt.exists():
-            state = tr.load_checkpoint(ckpt)["model"]
-        else:
-            raise FileNotFoundError(f"{run}: no weights to evaluate (no {pt or 'state_dict .pt'} and no "
-                                    f"checkpoint {ckpt}); train it again with the command in the JSON")
-    else:
-        raise FileNotFoundError(f"{run} is neither a run directory nor a result JSON; "
-                                f"runs are under runs/<experiment>/, results under results/<experiment>/")
-    tr.set_determinism(seed)
-    test_set = tr.load_data(cfg, "test")
-    model = tr.build_model(cfg.model, image_shape=test_set.image_shape)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    model.to(device)
+    device = resolve_device(device)
+    s = stored_run(run)
+    cfg, seed = s.cfg, s.seed
+    stored = s.result.get("metrics") if s.result is not None else None
+    if s.result is None and s.step < cfg.train.steps:
+        print(f"note: {run} is unfinished (step {s.step} of {cfg.train.steps}); evaluating it as is")
+    set_determinism(seed)
+    test_set = load_data(cfg, "test")
+    model = model_from_state(cfg, s.state_dict, test_set.image_shape, device)
     t0 = time.time()
     ev = evaluate_model(model, test_set, cfg, device)
     eval_time = time.time() - t0
     print(f"{cfg.experiment} ({cfg.profile}, seed {seed}) on {len(test_set)} test images, "
           f"{cfg.eval.episodes} episodes of T = {cfg.data.episode_length}:")
     print(format_metrics(ev["metrics"], stored))
-    if write and run.is_dir():
-        path = tr.write_result(run, device=device, results_dir=results_dir)
-        print(f"wrote {path}")
-    elif write:
+    if write and s.result is not None:
         # re-score the stored weights in place: the training provenance stays, the
         # evaluation's own provenance goes under "evaluated"
+        stored_result = {k: v for k, v in s.result.items() if k != "path"}
         stored_result.update(ev)
         stored_result["eval_time_s"] = round(eval_time, 3)
         stored_result["evaluated"] = provenance(device)

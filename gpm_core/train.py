@@ -26,10 +26,8 @@ SIGKILLs the process right after that step; only the tests use it.
 
 from __future__ import annotations
 
-import io
 import math
 import os
-import random
 import signal
 import sys
 import time
@@ -37,13 +35,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from .artifacts import RESULT_SCHEMA, atomic_write_bytes, provenance, save_result
+from .artifacts import RESULT_SCHEMA, provenance, save_result
 from .config import Config, config_from_dict, config_hash, to_dict
-from .data import EpisodeSampler, ImageSet, load_images
+from .datasets import ImageSet
+from .episodes import EpisodeSampler
+from .evaluate import evaluate_model
+from .runs import (CHECKPOINT, CHECKPOINT_FORMAT, ConfigMismatchError, build_model, default_run_dir,
+                   load_checkpoint, load_data, resolve_device, rng_state, save_checkpoint,
+                   set_determinism, set_rng_state)
 
-CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_FORMAT = 1
 CURVE_POINTS = 200  # loss-curve entries kept in the result JSON
 
 
@@ -51,100 +53,9 @@ class TrainingDiverged(RuntimeError):
     """A non-finite loss, metric or gradient; the last good checkpoint is kept."""
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read."""
-
-
-class ConfigMismatchError(RuntimeError):
-    """A run directory whose checkpoint belongs to another config or seed."""
-
-
 # --------------------------------------------------------------------------------------
-# Set-up helpers
+# Helpers of the loop
 # --------------------------------------------------------------------------------------
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked but torch sees no GPU; use --device cpu")
-    return device
-
-
-def set_determinism(seed: int) -> None:
-    """Seed every RNG and ask torch for deterministic kernels (warn where it has none)."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if "torch._inductor.config" in sys.modules or not hasattr(torch._C, "_set_deterministic_algorithms"):
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    else:  # the same, minus importing torch._inductor (3 s) to set a torch.compile flag
-        # (train.compile imports it later, and inductor reads the flag when it compiles)
-        torch._C._set_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
-
-
-def default_run_dir(cfg: Config, seed: int) -> Path:
-    return Path("runs") / cfg.experiment / f"{cfg.profile}-seed{seed}"
-
-
-def build_model(model_cfg, image_shape):
-    """`gpm_core.models.build_model`, imported late (tests replace this function)."""
-    from .models import build_model as _build
-
-    return _build(model_cfg, image_shape=tuple(image_shape))
-
-
-def load_data(cfg: Config, split: str) -> ImageSet:
-    return load_images(cfg.data.dataset, split, cfg.data)
-
-
-def _rng_state() -> dict:
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
-        "python": random.getstate(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-    }
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), cached))
-    random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_checkpoint(path: Path) -> dict:
-    """Read a checkpoint written by `train`, or raise CheckpointError saying what to do."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}; train the run first "
-                              f"(python -m gpm_core train CONFIG ...)")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(
-            f"checkpoint {path} is unreadable ({type(e).__name__}: {str(e)[:200]}); delete it, or "
-            f"pass --fresh to restart this run from step 0, or --run-dir to train elsewhere") from None
-    missing = {"format", "config_hash", "config", "seed", "step", "model", "optimizer"} - set(ck)
-    if not isinstance(ck, dict) or missing:
-        raise CheckpointError(f"checkpoint {path} lacks {sorted(missing)}: not a gpm_core checkpoint "
-                              f"(or an older format); delete it or pass --fresh")
-    return ck
-
 
 def _faults() -> dict[str, int]:
     out = {}
@@ -175,8 +86,6 @@ def _first_nonfinite_grad(model: torch.nn.Module) -> str | None:
 def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="results",
           fresh: bool = False, progress: bool = True) -> dict:
     """Train (or resume) one run and write its result JSON; returns the result dict."""
-    from tqdm import tqdm
-
     device = resolve_device(device)
     set_determinism(seed)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg, seed)
@@ -209,7 +118,7 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         sampler.load_state_dict(ck["sampler"])
-        _set_rng_state(ck["rng"])
+        set_rng_state(ck["rng"])
         step, curve, window = ck["step"], list(ck["curve"]), dict(ck["window"])
         elapsed, resumes = ck["elapsed_s"], ck["resumes"] + (ck["step"] < tc.steps)
         if step < tc.steps:
@@ -221,7 +130,7 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
         save_checkpoint(ckpt_path, {
             "format": CHECKPOINT_FORMAT, "config_hash": chash, "config": to_dict(cfg), "seed": seed,
             "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(), "rng": _rng_state(),
+            "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(), "rng": rng_state(),
             "curve": curve, "window": window, "elapsed_s": elapsed + time.time() - t0,
             "resumes": resumes, "device": str(device),
         })
@@ -293,8 +202,6 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
 
 def _finish(cfg, seed, model, device, run_dir, results_dir, curve, step, train_time, resumes,
             train_meta) -> dict:
-    from .evaluate import evaluate_model
-
     t0 = time.time()
     test_set = load_data(cfg, "test")
     ev = evaluate_model(model, test_set, cfg, device)

@@ -1,4 +1,4 @@
-"""Capacity analyses (gpm_core.capacity): class episodes hold the requested classes, the
+"""Capacity analyses (gpm_core.analyses.capacity): class episodes hold the requested classes, the
 DKM-capacity cells agree with calling `model.evaluate` directly, the Fig. 4 analysis runs end
 to end, config errors say what is wrong, and the CLI writes an artifact with provenance.
 Tiny GPM and DKM models trained for two steps on fabricated images."""
@@ -12,11 +12,14 @@ import pytest
 from gpm_core.evaluate import episode_seed
 import torch
 
-from gpm_core import capacity
+from gpm_core.analyses import capacity
 from gpm_core.__main__ import main
 from gpm_core.artifacts import ANALYSIS_SCHEMA, load_results
-from gpm_core.config import ConfigError, load_config
-from gpm_core.data import ImageSet, load_images
+from gpm_core.config import ConfigError, capacity_config, load_capacity_config, load_config
+from gpm_core.datasets import ImageSet, load_images
+from gpm_core.episodes import capacity_episodes
+from gpm_core.report import capacity as report_capacity
+from gpm_core.runs import mix_seed
 from gpm_core.train import train
 from conftest import tiny_toml
 
@@ -90,7 +93,7 @@ def test_class_episodes_have_the_requested_classes():
     images = (labels * 20).to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous()
     ds = ImageSet(images, labels, {"max_value": 255})
     for n_cls, L in ((2, 7), (4, 30), (8, 3)):
-        X, lab, idx = capacity.capacity_episodes(ds, L, n_cls, episodes=5, seed=11)
+        X, lab, idx = capacity_episodes(ds, L, n_cls, episodes=5, seed=11)
         assert X.shape == (5, L, 1, 2, 2) and lab.shape == idx.shape == (5, L)
         assert torch.equal((X[..., 0, 0, 0] * 255 / 20).round().long(), lab)  # labels are those of X
         assert torch.equal(lab, labels[idx])
@@ -98,25 +101,25 @@ def test_class_episodes_have_the_requested_classes():
             assert len(set(row.tolist())) <= n_cls
             if L >= 5 * n_cls:  # the pool runs out, so every chosen class is in the episode
                 assert len(set(row.tolist())) == n_cls
-    a, _, _ = capacity.capacity_episodes(ds, 9, 2, 3, seed=4)
-    b, _, _ = capacity.capacity_episodes(ds, 9, 2, 3, seed=4)
+    a, _, _ = capacity_episodes(ds, 9, 2, 3, seed=4)
+    b, _, _ = capacity_episodes(ds, 9, 2, 3, seed=4)
     assert torch.equal(a, b)  # fixed by the seed
 
 
 def test_dkm_capacity_matches_direct_evaluate(results, tmp_path):
-    cfg = capacity.analysis_config(__import__("tomllib").loads(DKM_TOML), "quick")
+    cfg = capacity_config(__import__("tomllib").loads(DKM_TOML), "quick")
     path = capacity.analyse(cfg, results_dir=results)
     art = json.loads(path.read_text())
     assert art["schema"] == ANALYSIS_SCHEMA and {r["model"] for r in art["rows"]} == {"gpm", "dkm"}
-    from gpm_core.report import load_trained
+    from gpm_core.runs import load_trained
 
     for row in art["rows"]:
         res = next(r for r in load_results(row["experiment"], results_dir=results))
         model, mcfg = load_trained(res)
         test_set = load_images(mcfg.data.dataset, "test", mcfg.data)
         for cell in row["cells"]:
-            seed = capacity._episode_seed(5, cell["classes"], cell["L"])
-            X, _, _ = capacity.capacity_episodes(test_set, cell["L"], cell["classes"], 3, seed)
+            seed = mix_seed(5, cell["classes"], cell["L"])
+            X, _, _ = capacity_episodes(test_set, cell["L"], cell["classes"], 3, seed)
             direct = []
             for i in range(3):  # one episode per call, its noise seeded as evaluate_model does
                 torch.manual_seed(episode_seed(seed, i))
@@ -127,15 +130,15 @@ def test_dkm_capacity_matches_direct_evaluate(results, tmp_path):
                 assert torch.allclose(again, direct.double())
             assert cell["nll_cond"]["n"] == 3 and cell["classes_per_episode"] <= cell["classes"]
             assert cell["nll_cond"]["mean"] == pytest.approx(direct.double().mean().item(), rel=1e-6)
-    curves = capacity.dkm_curves(art)
+    curves = report_capacity.dkm_curves(art)
     assert set(curves) == {("gpm", 2), ("gpm", 4), ("dkm", 2), ("dkm", 4)}
-    div = capacity.gpm_divergence_rows(art)  # GPM only (alpha = 1e-3, a float): alpha sigma_max(W0)^2
+    div = report_capacity.gpm_divergence_rows(art)  # GPM only (alpha = 1e-3, a float): alpha sigma_max(W0)^2
     assert [(r["classes"], r["L"]) for r in div] == [(2, 3), (2, 9), (4, 3), (4, 9)]
     assert all(0 < r["ratio_W0"] <= r["ratio_max"] and 0 < r["ratio_M"] <= r["ratio_max"] for r in div)
 
 
 def test_fig4_analysis_end_to_end(results):
-    cfg = capacity.analysis_config(__import__("tomllib").loads(FIG4_TOML), "quick")
+    cfg = capacity_config(__import__("tomllib").loads(FIG4_TOML), "quick")
     art = json.loads(capacity.analyse(cfg, results_dir=results).read_text())
     (p,) = art["points"]
     assert p["T"] == 4 and p["episodes"] == 4 and p["recon"]["n"] == 4
@@ -145,7 +148,7 @@ def test_fig4_analysis_end_to_end(results):
     assert st["hamming_noisy"]["mean"] == round(0.05 * 256)
     assert st["grid"]["iters"] == [1, 3] and len(st["grid"]["original"]) == 3
     assert st["samples"]["iters"] == [0, 1] and len(st["samples"]["nearest_hamming"]) == 4
-    imgs = capacity.unpack_images(st["grid"]["noisy"], tuple(st["image_shape"]))
+    imgs = report_capacity.unpack_images(st["grid"]["noisy"], tuple(st["image_shape"]))
     assert imgs.shape == (3, 1, 16, 16) and set(imgs.unique().tolist()) <= {0.0, 1.0}
     assert [r["path"] for r in art["sources"]] and all(r["config_hash"] for r in art["sources"])
 
@@ -155,22 +158,22 @@ def test_config_errors_are_clear(tmp_path):
 
     raw = tomllib.loads(DKM_TOML)
     with pytest.raises(ConfigError, match="unknown key 'lenghts'.*valid keys"):
-        capacity.analysis_config({**raw, "capacity": {**raw["capacity"], "lenghts": [1]}})
+        capacity_config({**raw, "capacity": {**raw["capacity"], "lenghts": [1]}})
     with pytest.raises(ConfigError, match=r"capacity.classes = \[0, 2\]: expected a non-empty list of integers > 0"):
-        capacity.analysis_config({**raw, "capacity": {**raw["capacity"], "classes": [0, 2]}})
+        capacity_config({**raw, "capacity": {**raw["capacity"], "classes": [0, 2]}})
     with pytest.raises(ConfigError, match="profile 'paper' is not in .*available profiles: quick"):
-        capacity.analysis_config(raw, "paper")
+        capacity_config(raw, "paper")
     with pytest.raises(ConfigError, match="analysis = 'capacity'"):
-        capacity.analysis_config({**raw, "analysis": "capacity"})
+        capacity_config({**raw, "analysis": "capacity"})
     with pytest.raises(ConfigError, match=r"\[capacity\] lacks episodes"):
-        capacity.analysis_config({**raw, "capacity": {k: v for k, v in raw["capacity"].items() if k != "episodes"}})
+        capacity_config({**raw, "capacity": {k: v for k, v in raw["capacity"].items() if k != "episodes"}})
     with pytest.raises(ConfigError, match="does not exist"):
-        capacity.load_analysis_config(tmp_path / "nope.toml")
+        load_capacity_config(tmp_path / "nope.toml")
     for name in ("fig4_capacity_eval", "dkm_fig2_capacity"):  # the repository's own files load
         from conftest import REPO
 
         for profile in ("quick", "paper"):
-            assert capacity.load_analysis_config(REPO / "configs" / f"{name}.toml", profile)["profile"] == profile
+            assert load_capacity_config(REPO / "configs" / f"{name}.toml", profile)["profile"] == profile
 
 
 def test_cli_writes_artifact_with_provenance(results, tmp_path, capsys):

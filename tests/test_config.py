@@ -14,7 +14,7 @@ from conftest import REPO, tiny_toml
 
 ALL_CONFIGS = sorted(glob.glob(str(REPO / "configs" / "*.toml")))
 # training configs have a [model] table; the others are analyses of trained runs
-# (gpm_core.denoise, gpm_core.capacity), checked below with their own loaders
+# (gpm_core.analyses.denoise, .capacity), checked below with their loaders in gpm_core.config
 CONFIGS = [p for p in ALL_CONFIGS if "\n[model]" in open(p).read()]
 ANALYSES = [p for p in ALL_CONFIGS if p not in CONFIGS]
 TABLE_CONFIGS = [p for p in CONFIGS if not p.rsplit("/", 1)[-1].startswith("fig4_")]  # one T per file
@@ -47,11 +47,11 @@ def test_capacity_training_configs_load_every_profile(path):
 
 @pytest.mark.parametrize("path", ANALYSES, ids=lambda p: p.rsplit("/", 1)[-1])
 def test_every_analysis_config_loads(path):
-    from gpm_core import capacity, denoise
+    from gpm_core.config import load_capacity_config, load_denoise_config
 
     assert ANALYSES, "no analysis configs found"
     text = open(path).read()
-    load = denoise.load_denoise_config if "[denoise]" in text else capacity.load_analysis_config
+    load = load_denoise_config if "[denoise]" in text else load_capacity_config
     for profile in _profiles(path):
         cfg = load(path, profile)
         assert cfg["experiment"] and cfg["experiment"] in text  # named in the file: results/<experiment>/

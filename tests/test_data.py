@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from gpm_core import data
-from gpm_core.data import (
-    DataCorruptError, DatasetNotFoundError, EpisodeSampler, ImageSet, class_episodes, load_images,
-    test_episodes,
-)
+from gpm_core import datasets as data
+from gpm_core.datasets import DataCorruptError, DatasetNotFoundError, ImageSet, load_images
+from gpm_core.episodes import EpisodeSampler, class_episodes, test_episodes, unwritten_query_episodes
 
 REAL_ROOT = Path(os.environ.get("GPM_DATA", Path(__file__).resolve().parent.parent / ".data"))
 
@@ -158,7 +156,7 @@ def test_class_episodes_use_n_classes():
 
 def test_unwritten_queries_score_the_same_written_episodes():
     toy = _toy(n=60, classes=6)
-    Xw, Xq = data.unwritten_query_episodes(toy, T=4, episodes=5, seed=3)
+    Xw, Xq = unwritten_query_episodes(toy, T=4, episodes=5, seed=3)
     assert torch.equal(Xw, test_episodes(toy, 4, 5, seed=3))  # the main metric's episodes
     ids_w = (Xw[..., 0, 0, 0] * 255).round().long()
     ids_q = (Xq[..., 0, 0, 0] * 255).round().long()

@@ -1,4 +1,4 @@
-"""gpm_core.denoise: the trajectories against a direct write + iterative_read, the energy
+"""gpm_core.analyses.denoise: the trajectories against a direct write + iterative_read, the energy
 statistics against hand counts, the artifact written by the CLI, and the config errors."""
 
 from __future__ import annotations
@@ -8,13 +8,14 @@ import json
 import pytest
 import torch
 
-from gpm_core import denoise
+from gpm_core.analyses import denoise
 from gpm_core.__main__ import main
 from gpm_core.artifacts import ANALYSIS_SCHEMA, load_analyses
-from gpm_core.config import ConfigError, load_config
+from gpm_core.config import ConfigError, load_config, load_denoise_config
 from gpm_core.corruptions import hamming, salt_pepper
-from gpm_core.report import load_trained
-from gpm_core.train import load_data, train
+from gpm_core.report import denoise as report_denoise
+from gpm_core.runs import load_data, load_trained
+from gpm_core.train import train
 from conftest import tiny_toml
 
 pytestmark = pytest.mark.usefixtures("no_fault")
@@ -103,7 +104,7 @@ def test_energy_stats_count_by_hand():
 
 def test_pack_unpack_roundtrip():
     X = (torch.rand(3, 2, 1, 5, 7, generator=torch.Generator().manual_seed(0)) > 0.5)
-    assert torch.equal(denoise.unpack(denoise._pack(X)), X.float())
+    assert torch.equal(report_denoise.unpack(denoise._pack(X)), X.float())
 
 
 def test_cli_writes_an_analysis_artifact(trained, capsys):
@@ -121,10 +122,10 @@ def test_cli_writes_an_analysis_artifact(trained, capsys):
         assert len(row[m]["success_rate"]) == len(row[m]["hamming_mean"]) == 4  # query + 3 reads
         assert row[m]["energy"]["n"] == row[m]["n"]
     assert set(r["examples"]) == {"salt_pepper", "block", "rotation"}
-    assert denoise.unpack(r["examples"]["block"]["tiny_dkm"]["X"]).shape == (4, 2, 1, 16, 16)
-    rows = denoise.table2_rows([r])
+    assert report_denoise.unpack(r["examples"]["block"]["tiny_dkm"]["X"]).shape == (4, 2, 1, 16, 16)
+    rows = report_denoise.table2_rows([r])
     assert len(rows) == 6 and all("T = 4" in row for row in rows)
-    assert len(denoise.energy_rows([r])) == 6 and len(denoise.diagnosis_rows([r])) == 6
+    assert len(report_denoise.energy_rows([r])) == 6 and len(report_denoise.diagnosis_rows([r])) == 6
     # the same command again gives the same numbers
     before = json.loads(open(r["path"]).read())
     assert main(["denoise", str(trained / "denoise.toml"), "--results-dir", str(results)]) == 0
@@ -155,7 +156,7 @@ def test_config_errors_name_the_field(tmp_path, edit, message):
     path = tmp_path / "bad.toml"
     path.write_text(DENOISE_TOML.replace(*edit, 1))
     with pytest.raises(ConfigError, match=message):
-        denoise.load_denoise_config(path, "quick")
+        load_denoise_config(path, "quick")
 
 
 def test_success_rate_and_hamming_summary_by_hand():
@@ -180,9 +181,9 @@ def _fake_run(dataset):
 
 
 def test_table2_prints_the_paper_only_beside_omniglot():
-    from gpm_core.paper_numbers import TABLE2
+    from gpm_core.report.paper_numbers import TABLE2
 
-    rows = denoise.table2_rows([_fake_run("omniglot")])
+    rows = report_denoise.table2_rows([_fake_run("omniglot")])
     assert rows[0]["T = 4"] == f"12.5 ± 0.0 ({TABLE2[('gpm', 'salt_pepper_15')][0]:.2f})"
     assert rows[5]["T = 16"] == f"2.5 ± 0.0 ({TABLE2[('dkm', 'rotation_30')][2]:.2f})"
-    assert all("(" not in row[f"T = {T}"] for row in denoise.table2_rows([_fake_run("mnist")]) for T in (4, 8, 16))
+    assert all("(" not in row[f"T = {T}"] for row in report_denoise.table2_rows([_fake_run("mnist")]) for T in (4, 8, 16))

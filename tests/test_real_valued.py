@@ -23,11 +23,12 @@ import torch
 import torchvision
 from PIL import Image
 
-from gpm_core import data
+from gpm_core import datasets as data
 from gpm_core.__main__ import main
 from gpm_core.artifacts import RESULT_SCHEMA
 from gpm_core.config import load_config
-from gpm_core.data import DataCorruptError, load_images, unwritten_query_episodes
+from gpm_core.datasets import DataCorruptError, load_images
+from gpm_core.episodes import unwritten_query_episodes
 from conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("no_fault")
@@ -306,7 +307,7 @@ def test_dmol_mean_matches_the_mean_of_samples():
     samples of the same RGB mixture: 3 components, PixelCNN++ channel coupling, narrow
     logistics (so the mean of a component is its coupled centre)."""
     from gpm_core.likelihoods import DiscretizedLogisticMixture
-    from gpm_core.real_valued import dmol_mean
+    from gpm_core.report.real_valued import dmol_mean
 
     lik = DiscretizedLogisticMixture(3)
     g = torch.Generator().manual_seed(0)
@@ -318,7 +319,7 @@ def test_dmol_mean_matches_the_mean_of_samples():
 
 
 def test_pixel_histogram_bits_by_hand():
-    from gpm_core.real_valued import pixel_histogram_bits
+    from gpm_core.baselines import pixel_histogram_bits
 
     train = torch.tensor([0, 0, 255, 7], dtype=torch.uint8).view(4, 1, 1, 1)
     test = torch.tensor([0, 9], dtype=torch.uint8).view(2, 1, 1, 1)

@@ -1,4 +1,4 @@
-"""gpm_core.stability: alpha * sigma_max^2 of the pseudo-inverted matrices against
+"""gpm_core.analyses.stability: alpha * sigma_max^2 of the pseudo-inverted matrices against
 singular values computed independently, and the CLI's artifact."""
 
 from __future__ import annotations
@@ -6,13 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gpm_core import gpm, stability
+from gpm_core import gpm
+from gpm_core.analyses import stability
 from gpm_core.__main__ import main
 from gpm_core.artifacts import ANALYSIS_SCHEMA, load_analyses
 from gpm_core.config import load_config
 from gpm_core.evaluate import episode_seed
 from gpm_core.models import build_model
-from gpm_core.train import CHECKPOINT, load_checkpoint, load_data, train
+from gpm_core.runs import CHECKPOINT, load_checkpoint, load_data
+from gpm_core.train import train
 from conftest import tiny_toml
 
 pytestmark = pytest.mark.usefixtures("no_fault")

@@ -10,7 +10,9 @@ import json
 import pytest
 import torch
 
-from gpm_core import timing
+from gpm_core.analyses import timing
+from gpm_core.baselines import build_baseline
+from gpm_core.report import timing as report_timing
 from gpm_core.artifacts import ANALYSIS_SCHEMA, REPO, load_analyses
 
 
@@ -67,15 +69,15 @@ def test_fig3b_artifact_is_well_formed(fig3b_doc):
 
 
 def test_fig3b_tables_and_figure(fig3b_doc):
-    rows = timing.fig3b_rows(fig3b_doc, "T")
+    rows = report_timing.fig3b_rows(fig3b_doc, "T")
     assert [r["x"] for r in rows] == [4, 8] and rows[0]["gpm_growth"] == rows[0]["dkm_growth"] == "1.00"
     for sweep in ("T", "K", "steps"):
         for memory in (False, True):
-            md = timing.fig3b_markdown(fig3b_doc, sweep, memory)
+            md = report_timing.fig3b_markdown(fig3b_doc, sweep, memory)
             assert md.count("\n") == 2 + len(fig3b_doc["sweeps"][sweep]["cells"])
-    assert "DKM" not in timing.fig3b_markdown(fig3b_doc, "steps")
-    assert timing.device_label(fig3b_doc).startswith("cpu (")
-    fig = timing.fig_running_time(fig3b_doc)
+    assert "DKM" not in report_timing.fig3b_markdown(fig3b_doc, "steps")
+    assert report_timing.device_label(fig3b_doc).startswith("cpu (")
+    fig = report_timing.fig_running_time(fig3b_doc)
     assert len(fig.axes) == 6
     import matplotlib.pyplot as plt
 
@@ -92,14 +94,14 @@ def test_step_time_artifact_and_table(tmp_path):
     assert row["config"] == "binarized" and (row["B"], row["T"]) == (1, 4)
     assert {"vae", "vae2", "gpm", "dkm", "gpm_memory", "dkm_memory"} <= set(row["times"])
     assert {"gpm/vae", "gpm/vae2", "dkm/vae"} <= set(row["ratios"])
-    md = timing.step_time_markdown(doc)
+    md = report_timing.step_time_markdown(doc)
     assert md.count("\n") == 3 and "GPM/VAE 2 samples" in md
 
 
 def test_two_sample_vae_decodes_twice_as_many_codes():
     cfg, _ = timing.omniglot_config("gpm")
     cfg = type(cfg)(**{**cfg.__dict__, "filters": 4, "code_size": 8, "memory_slots": 4})
-    model = timing.build_baseline("vae2", cfg)
+    model = build_baseline("vae2", cfg)
     seen = []
     model.decoder.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
     X = timing.random_episodes(2, 3)

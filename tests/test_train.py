@@ -14,9 +14,8 @@ import torch
 from gpm_core.__main__ import main
 from gpm_core.artifacts import RESULT_SCHEMA, load_results
 from gpm_core.config import apply_overrides, load_config
-from gpm_core.train import (
-    CHECKPOINT, CheckpointError, ConfigMismatchError, TrainingDiverged, load_checkpoint, train,
-)
+from gpm_core.runs import CHECKPOINT, CheckpointError, ConfigMismatchError, load_checkpoint
+from gpm_core.train import TrainingDiverged, train
 from conftest import REPO, subprocess_env, tiny_toml
 
 pytestmark = pytest.mark.usefixtures("no_fault")
@@ -145,7 +144,7 @@ def test_cli_evaluate_reproduces_stored_metrics(tmp_path, capsys):
 def test_evaluation_does_not_depend_on_eval_batch_size(tmp_path):
     from gpm_core.evaluate import evaluate_model
     from gpm_core.models import build_model
-    from gpm_core.train import load_data
+    from gpm_core.runs import load_data
 
     cfg, r = _run(tmp_path, "b", steps=2)
     test_set = load_data(cfg, "test")

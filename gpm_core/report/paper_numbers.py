@@ -92,7 +92,7 @@ class Item:
     issue: int  # the issue that asks for it
 
 
-# Every table and figure of both papers. `gpm_core.status` joins this with results/.
+# Every table and figure of both papers. `gpm_core.report.status` joins this with results/.
 ITEMS = (
     Item("gpm-fig1", GPM, "Fig. 1 / Algorithm 1: writing and reading as least squares", (), "04_gpm_memory", 5),
     Item("gpm-thm2.2", GPM, "Theorem 2.2 / Corollary 2.3: read-out error bound", (), "04_gpm_memory", 5),

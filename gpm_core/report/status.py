@@ -8,16 +8,14 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from ..artifacts import REPO, load_analyses, load_results
+from . import RESULTS
 from .paper_numbers import ITEMS
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _runs_by_experiment(results_dir: Path) -> dict[str, dict[str, int]]:
     """experiment -> profile -> number of finished runs (result JSONs) and analyses of
     trained models (analysis JSONs) in results_dir."""
-    from .artifacts import load_analyses, load_results
-
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in load_results(results_dir=results_dir) + load_analyses(results_dir=results_dir):
         counts[r["experiment"]][r.get("profile", "?")] += 1
@@ -33,7 +31,7 @@ def status_rows(results_dir: str | Path | None = None, book_dir: str | Path | No
     "derived" for a mathematical statement checked in a chapter; "partial" when some runs or
     the chapter exist; "open" otherwise.
     """
-    results_dir = Path(results_dir) if results_dir is not None else REPO / "results"
+    results_dir = Path(results_dir) if results_dir is not None else RESULTS
     book_dir = Path(book_dir) if book_dir is not None else REPO / "book"
     runs = _runs_by_experiment(results_dir) if results_dir.exists() else {}
     rows = []

@@ -20,15 +20,19 @@ from pathlib import Path
 
 import torch
 
+from .. import artifacts
+from ..episodes import EpisodeSampler, test_episodes
+from ..evaluate import episode_seed
+from ..runs import load_data, model_from_state, stored_run
+
 
 def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     """alpha * sigma_max(A)^2 for A = M0, W0 and M when each episode of X (E, T, C, H, W) is
     written (noise of episode e seeded with `evaluate.episode_seed(seed, e)`): {name: (E,)}.
-    Needs fixed float alphas (GPM); raises ValueError otherwise."""
-    from .evaluate import episode_seed
-
+    Needs fixed float alphas (GPM, `fixed_alphas`); raises ValueError otherwise.
+    `gpm_core.analyses.capacity.pinv_ratio` summarises the same numbers per episode cell."""
     cfg = model.cfg
-    if cfg.kind != "gpm" or not all(isinstance(a, float) for a in (cfg.alpha_memory, cfg.alpha_weight)):
+    if not fixed_alphas(cfg):
         raise ValueError("stability needs a GPM with fixed float alphas (alpha = 'auto' has no limit to approach; "
                          f"got kind={cfg.kind!r}, alpha_memory={cfg.alpha_memory!r}, alpha_weight={cfg.alpha_weight!r})")
     W0, M = [], []
@@ -44,6 +48,12 @@ def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
             "M": cfg.alpha_memory * s2(torch.stack(M))}
 
 
+def fixed_alphas(model_cfg) -> bool:
+    """A GPM whose alphas are fixed floats: the only case with a divergence limit to approach."""
+    return model_cfg.kind == "gpm" and all(isinstance(a, float)
+                                           for a in (model_cfg.alpha_memory, model_cfg.alpha_weight))
+
+
 def _summary(v: torch.Tensor) -> dict:
     return {"median": v.median().item(), "max": v.max().item(), "min": v.min().item(),
             "past_limit": int((~(v < 2)).sum()), "n": v.numel()}
@@ -52,30 +62,17 @@ def _summary(v: torch.Tensor) -> dict:
 def analyse(run_dir, episodes: int = 64, seed: int = 0, results_dir="results", device="cpu") -> Path:
     """Measure the margins of the checkpoint in `run_dir` (or of a finished run's result
     JSON and its state_dict); write and return the artifact."""
-    from . import artifacts
-    from .config import config_from_dict
-    from .data import EpisodeSampler, test_episodes
-    from .models import build_model
-    from .train import CHECKPOINT, load_checkpoint, load_data
-
     t0 = time.time()
     run_dir = Path(run_dir)
-    if run_dir.suffix == ".json":  # a finished run's result and the state_dict beside it
-        import json
-
-        from .report import load_trained
-
-        result = json.loads(run_dir.read_text())
-        model, cfg = load_trained(result | {"path": str(run_dir)})
-        ck = {"step": result["steps"], "seed": result["seed"], "config_hash": result["config_hash"],
-              "curve": result.get("loss_curve")}
-        train_set, test_set = load_data(cfg, "train"), load_data(cfg, "test")
+    s = stored_run(run_dir)
+    cfg = s.cfg
+    train_set, test_set = load_data(cfg, "train"), load_data(cfg, "test")
+    model = model_from_state(cfg, s.state_dict, train_set.image_shape)
+    if s.result is not None:  # a finished run's result and the state_dict beside it
+        r = s.result
+        ck = {"step": r["steps"], "seed": r["seed"], "config_hash": r["config_hash"], "curve": r.get("loss_curve")}
     else:
-        ck = load_checkpoint(run_dir / CHECKPOINT)
-        cfg = config_from_dict(ck["config"])
-        train_set, test_set = load_data(cfg, "train"), load_data(cfg, "test")
-        model = build_model(cfg.model, image_shape=train_set.image_shape)
-        model.load_state_dict(ck["model"])
+        ck = s.checkpoint
     model.eval()
     T = cfg.data.episode_length
     X_train = next(EpisodeSampler(train_set, T, episodes, generator=torch.Generator().manual_seed(seed)))

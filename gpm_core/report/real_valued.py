@@ -1,5 +1,5 @@
 """Tables and figures of the real-valued chapter (GPM Table 1's CIFAR10 column and Table 3),
-built from `results/` and `gpm_core.paper_numbers` only.
+built from `results/` and `gpm_core.report.paper_numbers` only.
 
 The quantity is the papers' conditional bound per dimension: `bits_per_dim` in the result
 files, i.e. `nll_cond` (nats/image) / (C H W ln 2), with the DMoL likelihood over 256 grey
@@ -10,16 +10,15 @@ what they return.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 
-from . import report
-from .artifacts import REPO
-from .config import load_config
+from ..artifacts import REPO
+from ..config import load_config
+from ..models import build_model
+from . import RESULTS, group_runs, image_grid, seed_summary
 from .paper_numbers import TABLE1, TABLE3
-
-RESULTS = report.RESULTS
+from .table1 import end_slope, fig_training_curves  # noqa: F401 (end_slope: book/13_real_valued)
 # (table, dataset): the real-valued cells of GPM, in the paper's order
 CELLS = (("Table 1", "cifar10"), ("Table 3", "fashion_mnist"), ("Table 3", "cifar100"),
          ("Table 3", "celeba"))
@@ -45,14 +44,14 @@ def bits_table(results_dir=RESULTS, profiles=("quick", "paper"), cells=CELLS, mo
     """One row per (cell, model, profile): the paper's bits/dim beside ours (mean ± sd over
     seeds, every seed, wall time per run, device) and what is missing. A cell with no result
     says why: its data are not on this machine, or the run needs a GPU, with the command."""
-    groups = report.group_runs(results_dir)
+    groups = group_runs(results_dir)
     rows = []
     for table, dataset in cells:
         for model in models:
             exp = experiment_name(table, dataset, model)
             paper = paper_value(table, dataset, model)
             for profile in profiles:
-                s = report.seed_summary(groups.get((exp, profile), []), "bits_per_dim")
+                s = seed_summary(groups.get((exp, profile), []), "bits_per_dim")
                 if s:
                     status = "reproduced here"
                 elif dataset not in ON_THIS_MACHINE:
@@ -88,8 +87,6 @@ def activation_gib_per_episode(experiment: str, profile: str = "paper", image_si
     given): the sizes of every tensor autograd saves in one forward pass, run on the meta
     device (no memory allocated, no arithmetic done). Excludes weights, gradients and Adam's
     state, and the allocator's overhead; what decides the episodes per step on a GPU."""
-    from .models import build_model
-
     cfg = load_config(REPO / "configs" / f"{experiment}.toml", profile)
     S = image_size or cfg.data.image_size
     C = 1 if cfg.data.dataset in ("mnist", "fashion_mnist", "omniglot") else 3
@@ -106,36 +103,11 @@ def activation_gib_per_episode(experiment: str, profile: str = "paper", image_si
     return saved[0] / 2**30
 
 
-# ----------------------------------------------------------------------------- baselines
-
-
-def pixel_histogram_bits(train: torch.Tensor, test: torch.Tensor, per_pixel: bool = True,
-                         pseudo_count: float = 1.0) -> float:
-    """A reference in bits/dim for 8-bit images (N, C, H, W) uint8: the test images' negative
-    log-likelihood under independent sub-pixels, each with a 256-bin categorical estimated
-    from the `train` images (its own histogram per position if `per_pixel`, else one
-    histogram shared by all positions), with `pseudo_count` added to every bin (Laplace).
-    No memory, no networks: the 8-bit analogue of `report.independent_pixel_nll`."""
-    D = math.prod(train.shape[1:])
-    x_train = train.reshape(len(train), D).long()  # (N, D)
-    if per_pixel:
-        counts = torch.zeros(D, 256, dtype=torch.float64)
-        counts.scatter_add_(1, x_train.T, torch.ones_like(x_train.T, dtype=torch.float64))  # (D, 256)
-    else:
-        counts = torch.bincount(x_train.reshape(-1), minlength=256).double().expand(D, 256)
-    logp = (counts + pseudo_count).log() - (counts.sum(1, keepdim=True) + 256 * pseudo_count).log()
-    x_test = test.reshape(len(test), D).long()
-    nll = -logp.gather(1, x_test.T).sum(0)  # (N_test,) nats per image
-    return (nll.mean() / (D * math.log(2))).item()
-
-
 # ----------------------------------------------------------------------------- figures
 
 
 def fig_bits_curves(groups: dict[tuple[str, str], list[dict]], key: str = "elbo_cond"):
-    """Training curves in bits/dim (`report.fig_training_curves` with unit "bits/dim")."""
-    from .report import fig_training_curves
-
+    """Training curves in bits/dim (`report.table1.fig_training_curves` with unit "bits/dim")."""
     return fig_training_curves(groups, key, unit="bits/dim")
 
 
@@ -176,13 +148,13 @@ def fig_reconstructions(panels: dict[str, dict], n_show: int):
     """One row of images per (label, kind) in `panels` = {model label: output of
     `reconstructions_and_samples`}: the written images once, then each model's read-outs
     and samples; the first `n_show` of each."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
 
     rows = [("written test images", next(iter(panels.values()))["written"])]
     for label, p in panels.items():
         rows += [(f"{label}: read from memory", p["read"]), (f"{label}: generated", p["generated"])]
     fig, axes = plt.subplots(len(rows), 1, figsize=(n_show * 0.55, 0.75 * len(rows) + 0.4))
     for ax, (title, images) in zip(axes, rows):
-        report.image_grid(ax, images[:n_show], nrow=n_show, title=title)
+        image_grid(ax, images[:n_show], nrow=n_show, title=title)
     fig.tight_layout()
     return fig

@@ -1,7 +1,8 @@
 """Running time of a training step: GPM vs DKM (GPM section 3.5, Fig. 3b) and vs a VAE.
 
-Measuring (used by `benchmarks/fig3b.py` and `benchmarks/step_time.py`) and rendering
-(used by `book/12_running_time`). A timed step is the step of `python -m gpm_core train`:
+Measuring, used by `benchmarks/fig3b.py` and `benchmarks/step_time.py`; `book/12_running_time`
+renders the artifacts with `gpm_core.report.timing` (re-exported here, so that a benchmark
+prints the table of what it just measured). A timed step is the step of `python -m gpm_core train`:
 forward, the host read of the loss, backward, gradient-norm clipping and the Adam step, on
 random binary episodes of the binarized-Omniglot configs' shape (1 x 28 x 28), with the nets
 of `configs/table1_omniglot_{gpm,dkm}.toml`. The memory path alone (write, address, sample,
@@ -18,6 +19,7 @@ and `results/step_time/<profile>-seed0.json`; their payloads are described in
 `fig3b_sweep` and `step_time_payload`.
 """
 
+
 from __future__ import annotations
 
 import statistics
@@ -27,15 +29,14 @@ from typing import Callable
 
 import torch
 
-from . import dkm, gpm
-from .artifacts import REPO
-from .config import ModelConfig, TrainConfig, load_config
-from .models import VAE, build_model
-from .pinv import make_pinv
+from .. import dkm, gpm
+from ..artifacts import REPO
+from ..baselines import IMAGE_SHAPE, VAETwoSamples, build_baseline  # noqa: F401 (VAETwoSamples: benchmarks)
+from ..config import ModelConfig, TrainConfig, load_config
+from ..pinv import make_pinv
+from ..report.timing import KINDS, device_label, fig3b_markdown, step_time_markdown  # noqa: F401 (benchmarks)
 
 CONFIGS = {"gpm": "table1_omniglot_gpm", "dkm": "table1_omniglot_dkm"}
-IMAGE_SHAPE = (1, 28, 28)
-KINDS = ("gpm", "dkm")
 
 # (batch, warm-up rounds, timed rounds) of the default Fig. 3b sweep per device: on a
 # 2-core CPU the whole sweep takes a few minutes on one thread.
@@ -135,29 +136,6 @@ def memory_step(kind: str, cfg: ModelConfig, B: int, T: int, device="cpu", seed:
     return step
 
 
-class VAETwoSamples(VAE):
-    """The decoder-matched baseline: the same VAE with two reparameterised samples of z per
-    image (the 2-sample Monte Carlo ELBO), decoded in one call. It sends 2T codes through the
-    decoder per episode, as GPM and DKM do (the read-outs W M and, for L_AE, the codes Z),
-    so GPM's step time over this one is the price of the memory alone."""
-
-    def _terms(self, X):
-        mu, logvar = self._posterior(X)  # (B, T, C) each
-        eps = torch.randn(2, *mu.shape, dtype=mu.dtype, device=mu.device)
-        z = (mu + eps * (0.5 * logvar).exp()).transpose(0, 1).flatten(1, 2)  # (B, 2T, C)
-        out = self.decode(z)
-        recon = self.nll(out, X.repeat(1, 2, 1, 1, 1)).unflatten(1, (2, X.shape[1])).mean(1)
-        kl = 0.5 * (logvar.exp() + mu.square() - 1.0 - logvar).sum(-1)  # (B, T)
-        return recon, kl
-
-
-def build_baseline(kind: str, cfg: ModelConfig, image_shape=IMAGE_SHAPE) -> torch.nn.Module:
-    """'vae' (gpm_core.models.VAE), 'vae2' (`VAETwoSamples`) or a memory model 'gpm'/'dkm'."""
-    if kind == "vae2":
-        return VAETwoSamples(replace(cfg, kind="vae"), image_shape)
-    return build_model(replace(cfg, kind=kind), image_shape)
-
-
 def summary(seconds: list[float]) -> dict:
     """Median and quartiles in ms, and every sample (ms, 4 significant digits)."""
     ms = [1e3 * s for s in seconds]
@@ -233,137 +211,3 @@ def step_time_payload(rows: list[dict]) -> dict:
     """The step_time artifact's payload from benchmarks/step_time.py's measurements: rows of
     {"config", "variant", "B", "T", "times": {model: `summary`}, "ratios": {"gpm/vae", ...}}."""
     return {"rows": rows}
-
-
-# --------------------------------------------------------------------------------------
-# Rendering (book/12_running_time)
-# --------------------------------------------------------------------------------------
-
-def _fmt_ms(s: dict) -> str:
-    return f"{s['median_ms']:.1f} ({s['q25_ms']:.1f}–{s['q75_ms']:.1f})"
-
-
-def _fmt_ratio(r: dict) -> str:
-    return f"{r['median']:.2f} ({r['q25']:.2f}–{r['q75']:.2f})"
-
-
-def fig3b_rows(doc: dict, sweep: str, memory: bool = False) -> list[dict]:
-    """Rows of one sweep of a fig3b artifact: the swept value, GPM and DKM median ms (with
-    quartiles), GPM/DKM (paired), and each model's growth = median / median at the first
-    value of the sweep (of the same (T, K) case for the steps sweep). memory=True: the
-    memory path alone."""
-    s = doc["sweeps"][sweep]
-    x = s["x"]
-    suffix = "_memory" if memory else ""
-    rows, first = [], {}
-    for c in s["cells"]:
-        case = (c["T"], c["K"]) if sweep == "steps" else None
-        row = {"T": c["T"], "K": c["K"], "steps": c["pinv_steps"], "x": c[x]}
-        for kind in KINDS:
-            t = c["times"].get(kind + suffix)
-            if t is None:
-                continue
-            first.setdefault((case, kind), t["median_ms"])
-            row[f"{kind}_ms"] = _fmt_ms(t)
-            row[f"{kind}_growth"] = f"{t['median_ms'] / first[(case, kind)]:.2f}"
-        r = c["ratios"].get("gpm_memory/dkm_memory" if memory else "gpm/dkm")
-        if r is not None:
-            row["gpm/dkm"] = _fmt_ratio(r)
-        rows.append(row)
-    return rows
-
-
-FIG3B_COLUMNS = {"T": "T", "K": "K", "steps": "Ben-Cohen steps",
-                 "gpm_ms": "GPM ms (IQR)", "dkm_ms": "DKM ms (IQR)", "gpm/dkm": "GPM/DKM (IQR)",
-                 "gpm_growth": "GPM growth", "dkm_growth": "DKM growth"}
-
-
-def fig3b_markdown(doc: dict, sweep: str, memory: bool = False) -> str:
-    """`fig3b_rows` as a Markdown table (the DKM columns are left out of the steps sweep)."""
-    from .report import rows_markdown
-
-    cols = dict(FIG3B_COLUMNS)
-    if sweep == "steps":
-        for k in ("dkm_ms", "gpm/dkm", "dkm_growth"):
-            cols.pop(k)
-    return rows_markdown(fig3b_rows(doc, sweep, memory), cols)
-
-
-def device_label(doc: dict) -> str:
-    """'cpu (<name>, N threads)' or 'cuda (<GPU name>)' from an artifact's provenance."""
-    d = doc["device"]
-    extra = f", {d['threads']} thread{'s' if d.get('threads') != 1 else ''}" if d["type"] == "cpu" else ""
-    return f"{d['type']} ({d.get('name', '?')}{extra})"
-
-
-def fig_running_time(doc: dict):
-    """GPM Fig. 3b from a fig3b artifact: median time per training step (top row) and of
-    the memory path alone (bottom row, if measured) vs T, vs K, and vs the number of
-    Ben-Cohen steps; bars are the interquartile ranges. Returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    sweeps = doc["sweeps"]
-    has_mem = any(k.endswith("_memory") for k in sweeps["T"]["cells"][0]["times"])
-    nrows = 2 if has_mem else 1
-    fig, axes = plt.subplots(nrows, 3, figsize=(12, 3.4 * nrows), squeeze=False)
-    titles = {"T": "vs episode length T (K = {K})", "K": "vs memory slots K (T = {T})",
-              "steps": "GPM vs Ben-Cohen steps"}
-    colors = {"gpm": "C0", "dkm": "C3"}
-    for row, suffix in enumerate(["", "_memory"][:nrows]):
-        for col, name in enumerate(("T", "K", "steps")):
-            ax, s = axes[row, col], sweeps[name]
-            cells = s["cells"]
-            groups = {}
-            for c in cells:  # one line per model, and per (T, K) case in the steps sweep
-                for kind in KINDS:
-                    if kind + suffix in c["times"]:
-                        label = kind.upper() + (f" T={c['T']}, K={c['K']}" if name == "steps" else "")
-                        groups.setdefault((kind, label), []).append(c)
-            for i, ((kind, label), cs) in enumerate(groups.items()):
-                xs = [c[s["x"]] for c in cs]
-                t = [c["times"][kind + suffix] for c in cs]
-                med = [v["median_ms"] for v in t]
-                err = [[m - v["q25_ms"] for m, v in zip(med, t)], [v["q75_ms"] - m for m, v in zip(med, t)]]
-                ax.errorbar(xs, med, yerr=err, marker="o", ms=4, capsize=2, label=label,
-                            color=colors[kind] if name != "steps" else f"C{i}",
-                            ls="-" if name != "steps" or i == 0 else "--")
-            c0 = cells[0]
-            ax.set_title(("memory path: " if suffix else "training step: ")
-                         + titles[name].format(T=c0["T"], K=c0["K"]), fontsize=10)
-            ax.set_xlabel({"T": "T", "K": "K", "pinv_steps": "approximation steps"}[s["x"]])
-            ax.set_xticks(sorted({c[s["x"]] for c in cells}))
-            ax.set_ylabel("ms per iteration (median)")
-            ax.set_ylim(bottom=0)
-            ax.legend(fontsize=8)
-    fig.suptitle(f"Running time per iteration, batch {doc['batch']}, {device_label(doc)}", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-STEP_TIME_COLUMNS = {"config": "config", "variant": "variant", "BxT": "B × T",
-                     "vae_ms": "VAE ms", "vae2_ms": "VAE, 2 samples ms", "gpm_ms": "GPM ms",
-                     "dkm_ms": "DKM ms", "gpm/vae": "GPM/VAE", "gpm/vae2": "GPM/VAE 2 samples",
-                     "dkm/vae": "DKM/VAE", "gpm_memory_ms": "GPM memory ms",
-                     "dkm_memory_ms": "DKM memory ms", "gpm/gpm eager": "GPM / GPM eager",
-                     "vae/vae eager": "VAE / VAE eager", "gpm/vae eager": "GPM / VAE eager"}
-
-
-def step_time_rows(doc: dict) -> list[dict]:
-    """Rows of a step_time artifact: median ms (IQR) per model and the paired ratios."""
-    rows = []
-    for r in doc["rows"]:
-        row = {"config": r["config"], "variant": r["variant"], "BxT": f"{r['B']} × {r['T']}"}
-        for k, s in r["times"].items():
-            row[f"{k}_ms"] = _fmt_ms(s)
-        for k, v in r["ratios"].items():
-            row[k] = _fmt_ratio(v)
-        rows.append(row)
-    return rows
-
-
-def step_time_markdown(doc: dict) -> str:
-    from .report import rows_markdown
-
-    rows = step_time_rows(doc)
-    cols = {k: v for k, v in STEP_TIME_COLUMNS.items() if any(k in r for r in rows)}
-    return rows_markdown(rows, cols)

@@ -1,0 +1,160 @@
+"""Capacity: GPM Fig. 4 and DKM Fig. 2 right, book/11_capacity.
+
+Reads the artifacts of `python -m gpm_core capacity` (`gpm_core.analyses.capacity`) and the
+configs of the models they scored; tables and figures only.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import torch
+
+from .. import artifacts
+from ..config import profiles
+from . import grid_figure, load_analysis, mean_sd
+
+FIG4_MODELS = ("fig4_omniglot_gpm_k8", "fig4_omniglot_gpm_k32")  # the training configs of Fig. 4a
+
+
+def load(experiment: str, profile: str, seed: int = 0, results_dir=None) -> dict | None:
+    """The analysis artifact results/<experiment>/<profile>-seed<N>.json, or None."""
+    found = load_analysis(experiment, profile, seed, results_dir)
+    return found[0] if found else None
+
+
+def unpack_images(hexes: list[str], shape=(1, 28, 28)) -> torch.Tensor:
+    """Inverse of `analyses.capacity.pack_images`: (N, *shape) float tensor of 0/1."""
+    return torch.stack([artifacts.unpack_bits(h, shape) for h in hexes]) if hexes else torch.zeros(0, *shape)
+
+
+def profiles_of(experiment: str, family: str) -> list[str]:
+    """The profiles <family>_T<T> of a Fig. 4 training config, in order of T."""
+    names = profiles(artifacts.REPO / "configs" / f"{experiment}.toml")
+    return sorted((p for p in names if p.startswith(f"{family}_T")), key=lambda p: int(p.split("_T")[1]))
+
+
+def commands(family: str, extra: str) -> list[str]:
+    """The commands that train the Fig. 4 models of one profile family ("quick" or "paper")
+    and run both capacity analyses on them."""
+    out = [f"python -m gpm_core train configs/{exp}.toml --profile {p} --seed 0 {extra}"
+           for exp in FIG4_MODELS for p in profiles_of(exp, family)]
+    out.append(f"python -m gpm_core capacity configs/fig4_capacity_eval.toml --profile {family}")
+    out += [f"python -m gpm_core capacity configs/dkm_fig2_capacity.toml --profile {p}"
+            for p in (("quick", "long") if family == "quick" else ("paper",))]
+    return out
+
+
+def fig4_rows(analysis: dict) -> list[dict]:
+    """Fig. 4a as table rows: K, T, reconstruction loss and the bound, per point."""
+    return [{"K": p["K"], "T": p["T"], "recon": p["recon"]["mean"], "recon_sd": p["recon"]["sd"],
+             "nll_cond": p["nll_cond"]["mean"], "kl_w": p["kl_w"]["mean"], "episodes": p["episodes"],
+             "train_steps": p["train_steps"], "train_images": p["train_images"],
+             "profile": p["profile"]} for p in sorted(analysis["points"], key=lambda p: (p["K"], p["T"]))]
+
+
+def fig_fig4a(analyses: list[dict]):
+    """Reconstruction loss vs log2(episode length), one line per memory size (and profile)."""
+    import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
+
+    fig, ax = plt.subplots(figsize=(4.6, 3.2))
+    for a in analyses:
+        for K in sorted({p["K"] for p in a["points"]}):
+            pts = sorted((p for p in a["points"] if p["K"] == K), key=lambda p: p["T"])
+            ax.errorbar([math.log2(p["T"]) for p in pts], [p["recon"]["mean"] for p in pts],
+                        yerr=[p["recon"]["sd"] / math.sqrt(p["recon"]["n"]) for p in pts],
+                        marker="o", ms=4, capsize=2, label=f"{K} x 100 ({a['profile']})")
+    ax.set_xlabel("log2(episode length T)")
+    ax.set_ylabel("reconstruction loss (nats/image)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def fig_denoise_grid(storage: dict):
+    """Fig. 4b: rows = queries; columns = original, noisy query, iterative reads."""
+    shape = tuple(storage["image_shape"])
+    g = storage["grid"]
+    cols = [unpack_images(g["original"], shape), unpack_images(g["noisy"], shape)] + \
+           [unpack_images(h, shape) for h in g["steps"]]
+    return grid_figure(torch.stack(cols, 1), ["original", "noisy"] + [f"read {i}" for i in g["iters"]])
+
+
+def fig_samples_grid(storage: dict):
+    """Fig. 4c: rows = samples; columns = reads of the sample, then the nearest written image."""
+    shape = tuple(storage["image_shape"])
+    s = storage["samples"]
+    cols = [unpack_images(h, shape) for h in s["steps"]] + [unpack_images(s["nearest"], shape)]
+    return grid_figure(torch.stack(cols, 1), [f"read {i}" if i else "sample" for i in s["iters"]] + ["nearest"])
+
+
+def dkm_curves(analysis: dict) -> dict:
+    """(model, classes) -> {"L": [...], "mean": [...], "sd": [...], "seeds": n}: the mean over
+    model seeds of each seed's mean nll_cond, and the sd over seeds."""
+    acc: dict = {}
+    for row in analysis["rows"]:
+        for cell in row["cells"]:
+            acc.setdefault((row["model"], cell["classes"]), {}).setdefault(cell["L"], []).append(
+                cell["nll_cond"]["mean"])
+    out = {}
+    for key, by_L in sorted(acc.items()):
+        Ls = sorted(by_L)
+        stats = [mean_sd(by_L[L]) for L in Ls]
+        out[key] = {"L": Ls, "mean": [m for m, _ in stats], "sd": [sd for _, sd in stats],
+                    "seeds": len(by_L[Ls[0]])}
+    return out
+
+
+def fig_dkm_fig2(analyses: list[dict]):
+    """DKM Fig. 2 right: negative conditional ELBO vs episode length, one panel per analysis
+    profile, one colour per model, one line style per number of classes."""
+    import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
+
+    fig, axes = plt.subplots(1, len(analyses), figsize=(4.4 * len(analyses), 3.2), squeeze=False)
+    colours = {"gpm": "tab:blue", "dkm": "tab:red"}
+    styles = ["-", "--", ":", "-."]
+    for ax, a in zip(axes[0], analyses):
+        curves = dkm_curves(a)
+        classes = sorted({c for _, c in curves})
+        for (model, n_cls), cv in curves.items():
+            ax.errorbar(cv["L"], cv["mean"], yerr=[0 if math.isnan(s) else s for s in cv["sd"]],
+                        color=colours.get(model), ls=styles[classes.index(n_cls) % len(styles)],
+                        marker="D" if model == "dkm" else "o", ms=3, capsize=2,
+                        label=f"{model.upper()}, {n_cls} classes")
+        ax.set_xlabel("episode length L")
+        ax.set_ylabel("−conditional ELBO (nats/image)")
+        ax.set_title(f"models: {a['config']['capacity']['model_profile']} profile, T = 32", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def gpm_divergence_rows(analysis: dict) -> list[dict]:
+    """GPM rows of a dkm_fig2 analysis: per (classes, L), the episodes whose bound is not
+    finite and those where alpha * sigma_max^2 of W0 or M is past the iteration's limit of 2
+    (a diverged iteration can also give a finite, huge bound; both summed over seeds), and alpha * sigma_max^2 of W0 and of M (`pinv_ratio`): the
+    median over seeds of the per-seed median over episodes, and the largest value over
+    episodes, seeds and both matrices."""
+    acc: dict = {}
+    for row in analysis["rows"]:
+        if row["model"] != "gpm":
+            continue
+        for c in row["cells"]:
+            a = acc.setdefault((c["classes"], c["L"]), {"bad": 0, "n": 0, "over": 0, "W0": [], "M": [], "max": []})
+            a["bad"] += c["nll_cond"].get("nonfinite", 0)
+            a["n"] += c["nll_cond"]["n"]
+            ratio = c.get("alpha_sigma_max_sq")
+            if ratio is not None:
+                a["over"] += ratio.get("over_limit", 0)
+                for name in ("W0", "M"):
+                    a[name].append(ratio[name]["median"])
+                    a["max"].append(ratio[name]["max"])
+    return [{"classes": k[0], "L": k[1], "bad": v["bad"], "nonfinite": f"{v['bad']} of {v['n']}",
+             "over": v["over"], "over_limit": f"{v['over']} of {v['n']}",
+             "ratio_W0": statistics.median(v["W0"]) if v["W0"] else None,
+             "ratio_M": statistics.median(v["M"]) if v["M"] else None,
+             "ratio_max": max(v["max"]) if v["max"] else None}
+            for k, v in sorted(acc.items())]
