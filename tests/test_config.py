@@ -7,6 +7,7 @@ import glob
 
 import pytest
 
+from gpm_core.artifacts import load_results
 from gpm_core.config import (
     Config, ConfigError, apply_overrides, config_from_dict, config_hash, load_config, to_dict,
 )
@@ -155,3 +156,14 @@ def test_overrides_and_round_trip(tmp_path):
         apply_overrides(cfg, ["train.steps=0"])
     back = config_from_dict(to_dict(cfg2))
     assert isinstance(back, Config) and to_dict(back) == to_dict(cfg2)
+
+
+def test_config_hashes_match_the_committed_results():
+    """Every training profile that results/ holds a run of hashes to the `config_hash` the run
+    recorded: a change of the config schema must not orphan a committed result (a resumed
+    run or an analysis compares these hashes)."""
+    runs = load_results(results_dir=REPO / "results")
+    assert runs, "no result JSONs in results/"
+    for r in runs:
+        cfg = load_config(REPO / "configs" / f"{r['experiment']}.toml", r["profile"])
+        assert config_hash(cfg) == r["config_hash"], r["path"]
