@@ -37,30 +37,20 @@ import matplotlib.pyplot as plt
 import torch
 
 from gpm_core import report
-from gpm_core.artifacts import load_results
-from gpm_core.data import load_images, test_episodes
+from gpm_core.report import table1
 
 torch.set_num_threads(1)
 PROFILES = ("long", "quick")  # use the longest-trained finished seed-0 run among these
 N_SHOW = 16  # images of the first test episode shown per row
 
 # %%
-def trained(experiment):
-    runs = [r for r in load_results(experiment, results_dir=report.RESULTS)
-            if r["profile"] in PROFILES and r["seed"] == 0]
-    result = max(runs, key=lambda r: r["steps"])
-    print(f"{experiment:22s} {result['profile']} profile, {result['steps']} steps")
-    model, cfg = report.load_trained(result)
-    test = load_images(cfg.data.dataset, "test", cfg.data)
-    X = test_episodes(test, cfg.data.episode_length, 1, cfg.eval.seed)  # (1, T, 1, 28, 28)
-    return model, X
-
-
 torch.manual_seed(0)  # the write noise and any sampled W below
 panels = {}
 for dataset in ("omniglot", "mnist"):
     for kind in ("gpm", "dkm"):
-        model, X = trained(f"table1_{dataset}_{kind}")
+        result = table1.longest_run(f"table1_{dataset}_{kind}", PROFILES)
+        print(f"{result['experiment']:22s} {result['profile']} profile, {result['steps']} steps")
+        model, cfg, X = report.model_and_episode(result)  # X: the first test episode (1, T, 1, 28, 28)
         with torch.no_grad():
             state = model.write(X)
             out, _ = model.read(X, state)  # mean addressing weights

@@ -45,7 +45,8 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from gpm_core import denoise, paper_numbers, report
+from gpm_core import report
+from gpm_core.report import denoise, paper_numbers
 from gpm_core.artifacts import REPO
 
 torch.set_num_threads(1)
@@ -65,7 +66,7 @@ cfg = runs[0]["config"]
 # %% [markdown]
 # ## The protocol
 #
-# `gpm_core.denoise` implements it, with every choice the papers leave open in
+# `gpm_core.analyses.denoise` implements it, with every choice the papers leave open in
 # `configs/table2_denoise.toml` and recorded in each artifact:
 
 # %%

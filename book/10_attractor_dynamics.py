@@ -39,7 +39,8 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from gpm_core import denoise, report
+from gpm_core import report
+from gpm_core.report import denoise
 
 torch.set_num_threads(1)
 runs = denoise.load_denoise("table2_denoise_omniglot", PROFILE)

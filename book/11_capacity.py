@@ -48,30 +48,22 @@ PROFILE = "quick"  # "quick" (a CPU, minutes per run) or "paper" (the paper's 24
 
 # %%
 import subprocess
-import tomllib
 
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from gpm_core import capacity, paper_numbers, report
+from gpm_core import report
 from gpm_core.artifacts import REPO, load_results
+from gpm_core.report import capacity, paper_numbers
 
 torch.set_num_threads(1)
-FIG4_MODELS = ["fig4_omniglot_gpm_k8", "fig4_omniglot_gpm_k32"]
-
-
-def profiles_of(experiment, family):
-    """The profiles <family>_T<T> of a Fig. 4 training config, in order of T."""
-    with open(REPO / "configs" / f"{experiment}.toml", "rb") as f:
-        names = tomllib.load(f)["profiles"]
-    return sorted((p for p in names if p.startswith(f"{family}_T")), key=lambda p: int(p.split("_T")[1]))
-
+FIG4_MODELS = capacity.FIG4_MODELS  # the training configs of the Fig. 4a models
 
 if RETRAIN:  # the commands that produced results/fig4_* and results/dkm_fig2_capacity
     cli = [sys.executable, "-m", "gpm_core"]
     for exp in FIG4_MODELS:
-        for profile in profiles_of(exp, PROFILE):
+        for profile in capacity.profiles_of(exp, PROFILE):
             subprocess.run([*cli, "train", f"configs/{exp}.toml", "--profile", profile, "--seed", "0",
                             "--threads", "1", "--no-progress"], check=True, cwd=REPO)
     for analysis in ("fig4_capacity_eval", "dkm_fig2_capacity"):
@@ -93,7 +85,7 @@ if RETRAIN:  # the commands that produced results/fig4_* and results/dkm_fig2_ca
 # The **reconstruction loss** at length $T$ is the reconstruction term of the bound,
 # $-\E_{q(W)} \ln p(x \mid w, M)$ in nats per image (one sample of $w$, as in training), on
 # fixed test episodes of the *same* length $T$ written into memory: $\max(1, 4096 / T)$
-# episodes drawn with the seed of every other test set (`gpm_core.capacity.fig4_curve`). The
+# episodes drawn with the seed of every other test set (`gpm_core.analyses.capacity.fig4_curve`). The
 # paper does not define its "reconstruction loss" further; we also list the full bound
 # (`nll_cond`, reconstruction + KL of the addressing weights).
 #
@@ -102,13 +94,13 @@ if RETRAIN:  # the commands that produced results/fig4_* and results/dkm_fig2_ca
 # 20 times (the iteration count of GPM Table 2; section 3.4 does not give one) and compared
 # with the clean image (`gpm_core.corruptions.hamming`: pixels that differ after thresholding
 # at 0.5). Samples are $w \sim \mathcal N(0, I)$, $z = wM$, decoded and read 20 times, then
-# matched to the written image at the smallest Hamming distance (`capacity.storage_test`).
+# matched to the written image at the smallest Hamming distance (`analyses.capacity.storage_test`).
 #
 # **DKM Fig. 2 right.** The Table 1 Omniglot models (GPM and DKM, $32 \times 100$, trained on
 # $T = 32$; 3 seeds of the quick profile, seed 0 of the long one) are scored on 20 episodes per
-# (number of classes, length) drawn from the test split with `gpm_core.data.class_episodes`,
+# (number of classes, length) drawn from the test split with `gpm_core.episodes.class_episodes`,
 # the same episodes for every model and seed; the number is `model.evaluate(X)["nll_cond"]`,
-# the negative conditional ELBO per image of Table 1 (`capacity.dkm_fig2`).
+# the negative conditional ELBO per image of Table 1 (`analyses.capacity.dkm_fig2`).
 #
 # ```{admonition} Deviation from the paper: the pseudo-inverse's α
 # :class: warning
@@ -129,7 +121,9 @@ import inspect
 
 from IPython.display import Code
 
-Code(inspect.getsource(capacity.fig4_curve), language="python")
+from gpm_core.analyses import capacity as capacity_analysis
+
+Code(inspect.getsource(capacity_analysis.fig4_curve), language="python")
 
 # %% [markdown]
 # ## Figure 4a: reconstruction loss against episode length
@@ -162,7 +156,7 @@ lines.append(f"- At the same $T$ ({', '.join(map(str, common))}), $K = {Ks[-1]}$
              + f"({sum(d > 0 for d in diffs)} of {len(diffs)} lengths favour the larger memory).")
 from gpm_core.config import load_config
 
-paper_steps = load_config(REPO / "configs" / "fig4_omniglot_gpm_k32.toml", profiles_of(FIG4_MODELS[1], "paper")[-1]).train.steps
+paper_steps = load_config(REPO / "configs" / "fig4_omniglot_gpm_k32.toml", capacity.profiles_of(FIG4_MODELS[1], "paper")[-1]).train.steps
 t1 = report.seed_summary(report.group_runs(experiments=["table1_omniglot_gpm"])[("table1_omniglot_gpm", "quick")], "recon")
 lines.append(f"- For scale: the same 32 × 100 GPM at $T = 32$ (Table 1 quick profile, 500 steps) has a "
              f"reconstruction loss with sd {t1['sd']:.1f} nats/image over its {t1['n_seeds']} seeds.")
@@ -371,7 +365,7 @@ assert all(r["over"] >= r["bad"] for r in rows_d)  # every non-finite episode is
 # 4. **Training.** Our models are the Table 1 quick (500 steps) and long (2,000 steps) runs,
 #    not the paper's $\sim 3 \times 10^5$ steps, and the levels are far above the paper's
 #    (Table 1 chapter). The DKM paper reports its curves only as a figure, so
-#    `gpm_core.paper_numbers` holds no value to compare with, and we compare shapes only.
+#    `gpm_core.report.paper_numbers` holds no value to compare with, and we compare shapes only.
 
 # %% [markdown]
 # ## What is missing, and the commands that produce it
@@ -384,21 +378,12 @@ assert all(r["over"] >= r["bad"] for r in rows_d)  # every non-finite episode is
 # Table 1 models (not trained). The second block produces them on a GPU.
 
 # %%
-def commands(family, extra):
-    out = [f"python -m gpm_core train configs/{exp}.toml --profile {p} --seed 0 {extra}"
-           for exp in FIG4_MODELS for p in profiles_of(exp, family)]
-    out.append(f"python -m gpm_core capacity configs/fig4_capacity_eval.toml --profile {family}")
-    out += [f"python -m gpm_core capacity configs/dkm_fig2_capacity.toml --profile {p}"
-            for p in (("quick", "long") if family == "quick" else ("paper",))]
-    return out
-
-
 have = {(r["experiment"], r["profile"]) for exp in FIG4_MODELS for r in load_results(exp, results_dir=report.RESULTS)}
 print("# produced the results above (CPU):")
-print("\n".join(commands("quick", "--threads 1")))
-missing = [p for exp in FIG4_MODELS for p in profiles_of(exp, "paper") if (exp, p) not in have]
+print("\n".join(capacity.commands("quick", "--threads 1")))
+missing = [p for exp in FIG4_MODELS for p in capacity.profiles_of(exp, "paper") if (exp, p) not in have]
 print(f"\n# missing ({len(missing)} paper-profile runs; GPU), then the paper-profile analyses:")
-print("\n".join(commands("paper", "--device cuda")))
+print("\n".join(capacity.commands("paper", "--device cuda")))
 
 # %%
 for a in fig4 + dkm:  # provenance of every analysis shown above

@@ -49,8 +49,11 @@ import inspect
 
 from IPython.display import Code, Markdown, display
 
-from gpm_core import report, timing
+from gpm_core import report
+from gpm_core.analyses import timing as measured
 from gpm_core.artifacts import load_analyses
+from gpm_core.baselines import VAETwoSamples
+from gpm_core.report import timing
 
 import torch
 
@@ -81,7 +84,7 @@ for d in (fig3b, steps):
 # rounds of the per-round ratio.
 
 # %% tags=["nbval-ignore-output"]
-Code(inspect.getsource(timing.train_step) + "\n" + inspect.getsource(timing.time_interleaved),
+Code(inspect.getsource(measured.train_step) + "\n" + inspect.getsource(measured.time_interleaved),
      language="python")
 
 # %% [markdown]
@@ -120,40 +123,24 @@ for sweep, what in (("T", "episode length T"), ("K", "memory slots K"), ("steps"
 
 
 # %%
-def cell(sweep, i):
-    return fig3b["sweeps"][sweep]["cells"][i]
-
-
-def growth(sweep, kind, memory=False):
-    """median time at the last value of the sweep / at the first (first (T, K) case)."""
-    cells = fig3b["sweeps"][sweep]["cells"]
-    if sweep == "steps":
-        cells = [c for c in cells if (c["T"], c["K"]) == (cells[0]["T"], cells[0]["K"])]
-    key = kind + ("_memory" if memory else "")
-    return cells[-1]["times"][key]["median_ms"] / cells[0]["times"][key]["median_ms"]
-
-
-def ratio(sweep, i, memory=False):
-    return cell(sweep, i)["ratios"]["gpm_memory/dkm_memory" if memory else "gpm/dkm"]["median"]
-
-
-T0, T1 = cell("T", 0)["T"], cell("T", -1)["T"]
-K0, K1 = cell("K", 0)["K"], cell("K", -1)["K"]
+cell, growth, ratio = timing.fig3b_cell, timing.fig3b_growth, timing.fig3b_ratio
+T0, T1 = cell(fig3b, "T", 0)["T"], cell(fig3b, "T", -1)["T"]
+K0, K1 = cell(fig3b, "K", 0)["K"], cell(fig3b, "K", -1)["K"]
 S0 = fig3b["sweeps"]["steps"]["cells"]
 display(Markdown(f"""
 Measured on **{timing.device_label(fig3b)}**, batch {fig3b['batch']}:
 
-- **T from {T0} to {T1}** (K = {cell('T', 0)['K']}): a training step of GPM takes
-  {growth('T', 'gpm'):.1f}× as long, DKM's {growth('T', 'dkm'):.1f}×; GPM/DKM goes from
-  {ratio('T', 0):.2f} to {ratio('T', -1):.2f}. The memory path alone: GPM
-  {growth('T', 'gpm', True):.1f}×, DKM {growth('T', 'dkm', True):.1f}×, GPM/DKM from
-  {ratio('T', 0, True):.2f} to {ratio('T', -1, True):.2f}.
-- **K from {K0} to {K1}** (T = {cell('K', 0)['T']}): GPM {growth('K', 'gpm'):.2f}×, DKM
-  {growth('K', 'dkm'):.2f}×, GPM/DKM from {ratio('K', 0):.2f} to {ratio('K', -1):.2f}; memory
-  path alone: GPM {growth('K', 'gpm', True):.2f}×, DKM {growth('K', 'dkm', True):.2f}×.
+- **T from {T0} to {T1}** (K = {cell(fig3b, 'T', 0)['K']}): a training step of GPM takes
+  {growth(fig3b, 'T', 'gpm'):.1f}× as long, DKM's {growth(fig3b, 'T', 'dkm'):.1f}×; GPM/DKM goes from
+  {ratio(fig3b, 'T', 0):.2f} to {ratio(fig3b, 'T', -1):.2f}. The memory path alone: GPM
+  {growth(fig3b, 'T', 'gpm', True):.1f}×, DKM {growth(fig3b, 'T', 'dkm', True):.1f}×, GPM/DKM from
+  {ratio(fig3b, 'T', 0, True):.2f} to {ratio(fig3b, 'T', -1, True):.2f}.
+- **K from {K0} to {K1}** (T = {cell(fig3b, 'K', 0)['T']}): GPM {growth(fig3b, 'K', 'gpm'):.2f}×, DKM
+  {growth(fig3b, 'K', 'dkm'):.2f}×, GPM/DKM from {ratio(fig3b, 'K', 0):.2f} to {ratio(fig3b, 'K', -1):.2f}; memory
+  path alone: GPM {growth(fig3b, 'K', 'gpm', True):.2f}×, DKM {growth(fig3b, 'K', 'dkm', True):.2f}×.
 - **Ben-Cohen steps from {S0[0]['pinv_steps']} to {max(c['pinv_steps'] for c in S0)}**
-  (T = {S0[0]['T']}, K = {S0[0]['K']}): GPM's training step {growth('steps', 'gpm'):.2f}×,
-  its memory path {growth('steps', 'gpm', True):.2f}×.
+  (T = {S0[0]['T']}, K = {S0[0]['K']}): GPM's training step {growth(fig3b, 'steps', 'gpm'):.2f}×,
+  its memory path {growth(fig3b, 'steps', 'gpm', True):.2f}×.
 """))
 
 # %% [markdown]
@@ -188,7 +175,7 @@ Measured on **{timing.device_label(fig3b)}**, batch {fig3b['batch']}:
 # comparison, equal network work, is GPM/(VAE, 2 samples), which isolates the memory.
 
 # %% tags=["nbval-ignore-output"]
-Code(inspect.getsource(timing.VAETwoSamples), language="python")
+Code(inspect.getsource(VAETwoSamples), language="python")
 
 # %%
 display(Markdown(f"Measured on **{timing.device_label(steps)}**; median ms (interquartile range), "
@@ -223,10 +210,7 @@ for d in variants:
 # In words, from the same artifacts:
 
 # %%
-def r(row, key):
-    return row["ratios"][key]["median"]
-
-
+r = timing.ratio_median  # the median of a paired ratio of a step_time row
 for row in steps["rows"]:
     display(Markdown(
         f"- **{row['config']}** ({row['B']} × {row['T']} images): GPM's step takes {r(row, 'gpm/vae'):.2f}× "

@@ -55,10 +55,11 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from gpm_core import real_valued, report
+from gpm_core import baselines, report
 from gpm_core.artifacts import REPO, load_results
 from gpm_core.config import load_config
-from gpm_core.data import load_images, test_episodes
+from gpm_core.datasets import load_images
+from gpm_core.report import real_valued
 
 torch.set_num_threads(1)
 if RETRAIN:  # the same command that produced results/ (see scripts/train-all)
@@ -98,7 +99,7 @@ display(Markdown(report.rows_markdown(prof, {
 
 # %% [markdown]
 # CelebA's `paper` profile is the paper's 192 × 192 (its Table 3 header): the aligned faces are
-# 178 × 218, so `gpm_core.data` takes the central 178 × 178 square and resizes it to 192 (the paper
+# 178 × 218, so `gpm_core.datasets` takes the central 178 × 178 square and resizes it to 192 (the paper
 # does not say how it got there; the artifacts carry this as their `deviation`). What one
 # episode of 32 images costs in activations kept for the backward pass, measured on the meta
 # device (no memory is allocated):
@@ -166,8 +167,8 @@ plt.show()
 # %%
 fcfg = load_config(REPO / "configs" / "table3_fashion_mnist_gpm.toml", "quick").data
 ftrain, ftest = load_images("fashion_mnist", "train", fcfg), load_images("fashion_mnist", "test", fcfg)
-baseline = {"per-pixel histogram": real_valued.pixel_histogram_bits(ftrain.images, ftest.images),
-            "one shared histogram": real_valued.pixel_histogram_bits(ftrain.images, ftest.images, per_pixel=False)}
+baseline = {"per-pixel histogram": baselines.pixel_histogram_bits(ftrain.images, ftest.images),
+            "one shared histogram": baselines.pixel_histogram_bits(ftrain.images, ftest.images, per_pixel=False)}
 for name, bits in baseline.items():
     print(f"FashionMNIST test set, {name:22s} {bits:.3f} bits/dim")
 
@@ -177,17 +178,6 @@ for name, bits in baseline.items():
 # Every line below is computed from the artifacts and configs:
 
 # %%
-def end_slope_bits(runs, key="elbo_cond", last=100):
-    """Mean decrease of `key` in bits/dim per 100 steps over the last `last` steps."""
-    out = []
-    for r in runs:
-        dims = math.prod(r["data"]["train"]["image_shape"])
-        pts = [p for p in r["loss_curve"] if p["step"] > r["steps"] - last]
-        out.append((pts[0][key] - pts[-1][key]) / max(pts[-1]["step"] - pts[0]["step"], 1) * 100
-                   / (dims * math.log(2)))
-    return sum(out) / len(out)
-
-
 lines = []
 for (exp, profile), runs in sorted(groups.items()):
     s = report.seed_summary(runs, "bits_per_dim")
@@ -199,7 +189,7 @@ for (exp, profile), runs in sorted(groups.items()):
         f"- `{exp}` ({profile}): {q['filters']} filters and a {q['memory']} memory (paper profile: "
         f"{p['filters']}, {p['memory']}); {q['images_seen']:,} training images seen in {q['steps']} steps, "
         f"{q['images_seen'] / p['images_seen']:.1%} of the paper profile's {p['images_seen']:,}; the training "
-        f"bound still falls by {end_slope_bits(runs):.3f} bits/dim per 100 steps at the end. Test bound "
+        f"bound still falls by {real_valued.end_slope(runs, per_dim=True):.3f} bits/dim per 100 steps at the end. Test bound "
         f"{s['mean']:.3f} bits/dim, of which the KL of the addressing weights is "
         f"{kl['mean'] / (dims * math.log(2)):.4f}; on images not written: {unseen['mean']:.3f}; "
         f"{s['mean'] - baseline['per-pixel histogram']:+.3f} bits/dim from the per-pixel histogram "
@@ -229,7 +219,7 @@ display(Markdown("\n".join(lines)))
 #    authors' own implementation ("our implementation"), whose settings are unknown, and Table
 #    1's DKM value for CIFAR10 names no source (the DKM paper has no CIFAR result); two of the
 #    paper's DKM cells (FashionMNIST, CelebA) are read from a garbled text extraction
-#    (`gpm_core.paper_numbers`).
+#    (`gpm_core.report.paper_numbers`).
 
 # %% [markdown]
 # ## Reconstructions and samples (GPM Fig. 5)
@@ -248,9 +238,7 @@ panels = {}
 for exp in EXPERIMENTS:
     result = next(r for r in load_results(exp, results_dir=report.RESULTS)
                   if r["profile"] == PROFILE and r["seed"] == 0)
-    model, cfg = report.load_trained(result)
-    X = test_episodes(load_images(cfg.data.dataset, "test", cfg.data), cfg.data.episode_length, 1,
-                      cfg.eval.seed)  # (1, T, C, H, W)
+    model, cfg, X = report.model_and_episode(result)  # X: the first test episode (1, T, C, H, W)
     panels[f"{cfg.model.kind.upper()} ({PROFILE}, seed 0)"] = real_valued.reconstructions_and_samples(
         model, X, N_SHOW)
 fig = real_valued.fig_reconstructions(panels, N_SHOW)
@@ -264,11 +252,11 @@ plt.show()
 # %% [markdown]
 # ## Source
 #
-# The table, the baseline and the figures come from `gpm_core.real_valued`:
+# The table, the baseline and the figures come from `gpm_core.report.real_valued` and `gpm_core.baselines`:
 
 # %% tags=["nbval-ignore-output"]
 import inspect
 
 print(inspect.getsource(real_valued.bits_table))
-print(inspect.getsource(real_valued.pixel_histogram_bits))
+print(inspect.getsource(baselines.pixel_histogram_bits))
 print(inspect.getsource(real_valued.dmol_mean))

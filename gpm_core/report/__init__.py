@@ -5,8 +5,8 @@ the analyses (`gpm_core.analyses`) wrote: `table1` (book/07), `denoise` (book/09
 `capacity` (book/11), `timing` (book/12), `real_valued` (book/13), `status` (the status
 page), with the papers' numbers in `paper_numbers`. Functions read result artifacts, the
 configs and the paper numbers (and, for the figures of reconstructions, the small
-state_dicts stored in results/, through `runs.load_trained`); none trains, none types a
-number. This package holds what those modules share: where the results are, the summaries
+state_dicts stored in results/ through `runs.load_trained`, and the test images they
+show); none trains or measures, none types a number. This package holds what those modules share: where the results are, the summaries
 over seeds, Markdown tables and image grids.
 """
 
@@ -19,6 +19,9 @@ from collections import defaultdict
 import torch
 
 from ..artifacts import REPO, load_analyses, load_results
+from ..datasets import load_images
+from ..episodes import test_episodes
+from ..runs import load_trained
 
 RESULTS = REPO / "results"
 
@@ -95,12 +98,22 @@ def rows_markdown(rows: list[dict], columns: dict[str, str]) -> str:
     return head + "".join("| " + " | ".join(cell(r, k) for k in columns) + " |\n" for r in rows)
 
 
+def model_and_episode(result: dict, device="cpu"):
+    """(model, config, X) of a finished run (`runs.load_trained`, the state_dict stored in
+    results/) and its first fixed test episode X (1, T, C, H, W) (`episodes.test_episodes`
+    with the run's eval seed): what the figures of reconstructions and samples show."""
+    model, cfg = load_trained(result, device)
+    test = load_images(cfg.data.dataset, "test", cfg.data)
+    X = test_episodes(test, cfg.data.episode_length, 1, cfg.eval.seed)  # (1, T, C, H, W)
+    return model, cfg, X
+
+
 # ----------------------------------------------------------------------------- figures
 
 
 def image_grid(ax, images: torch.Tensor, nrow: int, title: str = ""):
     """Show (N, 1, H, W) images in [0, 1] as a grid with `nrow` images per row."""
-    import torchvision.utils as vutils
+    import torchvision.utils as vutils  # deferred with matplotlib: only needed to draw
 
     grid = vutils.make_grid(images.float().cpu(), nrow=nrow, padding=2, pad_value=0.5)
     ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1)

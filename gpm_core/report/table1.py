@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ..artifacts import load_results
 from ..baselines import independent_pixel_nll  # noqa: F401 (for book/07_table1)
 from ..runs import load_trained  # noqa: F401 (for book/07_table1)
 from . import RESULTS, fmt_mean_sd, group_runs, rows_markdown, seed_summary  # noqa: F401 (book/07_table1)
@@ -39,6 +40,17 @@ def table1(results_dir=RESULTS, metric: str = "nll_cond",
                     "command": (f"python -m gpm_core train configs/{exp}.toml --profile {profile} --seed N"),
                 })
     return rows
+
+
+def longest_run(experiment: str, profiles, seed: int = 0, results_dir=RESULTS) -> dict:
+    """The finished run of `experiment` with the most training steps among `profiles`, for
+    model seed `seed` (book/08_reconstructions shows its reconstructions and samples)."""
+    runs = [r for r in load_results(experiment, results_dir=results_dir)
+            if r["profile"] in profiles and r["seed"] == seed]
+    if not runs:
+        raise FileNotFoundError(f"no results/{experiment}/{{{','.join(profiles)}}}-seed{seed}.json: train one "
+                                f"(python -m gpm_core train configs/{experiment}.toml --profile {profiles[0]})")
+    return max(runs, key=lambda r: r["steps"])
 
 
 def metric_table(experiments, metrics, results_dir=RESULTS, profile="quick") -> list[dict]:
