@@ -67,12 +67,16 @@ if "google.colab" in sys.modules:  # install gpm_core when this chapter runs on 
 import torch
 
 from gpm_core import dkm, gpm
+from gpm_core.artifacts import REPO
+from gpm_core.config import load_config
 from gpm_core.pinv import make_pinv
 
+paper_cfg = load_config(REPO / "configs" / "table1_omniglot_gpm.toml", "paper").model  # GPM appendix C
 gen = torch.Generator().manual_seed(0)
-B, T, K, C = 2, 16, 32, 100
-sigma_xi, sigma_w = 0.5, 0.3**0.5  # GPM appendix C; DKM appendix B (sigma_w^2 = 0.3)
-pinv = make_pinv("ben_cohen", steps=7, alpha=1e-3)  # the paper's pseudo-inverse
+B, T = 2, 16
+K, C = paper_cfg.memory_slots, paper_cfg.code_size  # 32 x 100
+sigma_xi, sigma_w = paper_cfg.sigma_xi, paper_cfg.sigma_w  # 0.5; DKM appendix B (sigma_w^2 = 0.3)
+pinv = make_pinv(paper_cfg.pinv, steps=paper_cfg.pinv_steps, alpha=paper_cfg.alpha_memory)  # 7 steps, 1e-3
 
 Z = torch.randn(B, T, C, generator=gen)  # (B, T, C) codes
 M0 = torch.randn(K, C, generator=gen)  # (K, C) prior memory, shared by the batch

@@ -43,15 +43,19 @@ import torch
 from IPython.display import Code
 
 from gpm_core import gpm
+from gpm_core.artifacts import REPO
+from gpm_core.config import load_config
 from gpm_core.pinv import (auto_alpha, ben_cohen_filter, ben_cohen_pinv, make_pinv,
                            penrose_residual)
 
 torch.set_num_threads(1)  # tiny matrices: extra threads only add overhead
 torch.set_default_dtype(torch.float64)  # float32 appears only where we study rounding
 gen = torch.Generator().manual_seed(0)
-K, C, T = 32, 100, 32  # Omniglot's memory and episode sizes (GPM appendix C)
-sigma_xi = 0.5  # GPM's writing noise (appendix C)
-ALPHA_PAPER, STEPS_PAPER = 1e-3, 7
+paper_cfg = load_config(REPO / "configs" / "table1_omniglot_gpm.toml", "paper")  # GPM appendix C
+K, C = paper_cfg.model.memory_slots, paper_cfg.model.code_size  # Omniglot's memory, 32 x 100
+T = paper_cfg.data.episode_length  # and episode length, 32
+sigma_xi = paper_cfg.model.sigma_xi  # GPM's writing noise, 0.5
+ALPHA_PAPER, STEPS_PAPER = paper_cfg.model.alpha_memory, paper_cfg.model.pinv_steps  # 1e-3, 7
 
 # %% [markdown]
 # The package's implementation: a batched loop of `steps` fused products, with either a fixed

@@ -36,13 +36,16 @@ import torch
 from IPython.display import Code
 
 from gpm_core import gpm
+from gpm_core.artifacts import REPO
+from gpm_core.config import load_config
 from gpm_core.pinv import make_pinv
 
 torch.set_num_threads(1)  # tiny matrices: extra threads only add overhead
 torch.set_default_dtype(torch.float64)
 gen = torch.Generator().manual_seed(0)
 pinv = make_pinv("exact")  # torch.linalg.pinv: the theorem is about exact pseudo-inverses
-K, C = 32, 100  # Omniglot's memory (GPM appendix C)
+paper_cfg = load_config(REPO / "configs" / "table1_omniglot_gpm.toml", "paper").model  # GPM appendix C
+K, C = paper_cfg.memory_slots, paper_cfg.code_size  # Omniglot's memory, 32 x 100
 norm2 = lambda A: float(torch.linalg.matrix_norm(A, ord=2))  # spectral norm
 normF = lambda A: float(torch.linalg.matrix_norm(A))  # Frobenius norm
 
@@ -257,7 +260,7 @@ plt.show()
 T = 24
 M0 = torch.randn(K, C, generator=gen)
 Z = torch.randn(T, C, generator=gen)
-Z_xi = gpm.add_write_noise(Z, 0.5, generator=gen)  # the paper's sigma_xi
+Z_xi = gpm.add_write_noise(Z, paper_cfg.sigma_xi, generator=gen)  # the paper's sigma_xi, 0.5
 _, M = gpm.write(Z_xi, M0, pinv, pinv)
 back_noisy = gpm.read(gpm.address(Z_xi, M, pinv), M)
 back_clean = gpm.read(gpm.address(Z, M, pinv), M)

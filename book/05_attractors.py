@@ -35,15 +35,18 @@ import torch
 from IPython.display import Code
 
 from gpm_core import dkm, gpm
+from gpm_core.artifacts import REPO
+from gpm_core.config import load_config
 from gpm_core.pinv import make_pinv
 
 torch.set_num_threads(1)  # tiny matrices: extra threads only add overhead
 torch.set_default_dtype(torch.float64)
 gen = torch.Generator().manual_seed(0)
-K, C = 32, 100  # memory slots and pattern dimension
+paper_cfg = load_config(REPO / "configs" / "table1_omniglot_gpm.toml", "paper").model  # GPM appendix C
+K, C = paper_cfg.memory_slots, paper_cfg.code_size  # memory slots and pattern dimension, 32 x 100
 N_ITERS, FLIP = 20, 0.15  # 20 reads (GPM section 3.2), 15% flipped bits (both papers)
-pinvs = {"exact": make_pinv("exact"), "auto": make_pinv("ben_cohen", 7, "auto"),
-         "paper": make_pinv("ben_cohen", 7, 1e-3)}
+pinvs = {"exact": make_pinv("exact"), "auto": make_pinv(paper_cfg.pinv, paper_cfg.pinv_steps, "auto"),
+         "paper": make_pinv(paper_cfg.pinv, paper_cfg.pinv_steps, paper_cfg.alpha_memory)}
 SIGMA_XI_DKM = 0.1  # the DKM's observation noise for these +-1 codes
 identity = lambda X: X  # the "encoder": patterns are their own codes
 
