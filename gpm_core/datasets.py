@@ -124,7 +124,7 @@ _SHARED_HINT = ("On the project machines run `python3 ../shared/data/verify.py -
 # --------------------------------------------------------------------------------------
 
 def _load_idx_dataset(folder: str, split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
-    import torchvision
+    import torchvision  # deferred: torchvision's readers only load when these files are read
 
     cls = {"MNIST": torchvision.datasets.MNIST, "FashionMNIST": torchvision.datasets.FashionMNIST}[folder]
     root = data_root()
@@ -168,7 +168,7 @@ def _omniglot_burda(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]
     """Burda et al.'s chardata.mat: 'data' (784, 24345) / 'testdata' (784, 8070), grey levels
     in [0, 1]. Each column is a 28x28 image stored column-major (as the IWAE code reads it)."""
     try:
-        import scipy.io
+        import scipy.io  # deferred: scipy is optional, needed only for chardata.mat
     except ImportError:
         raise ImportError(f"reading {path} needs scipy: pip install scipy") from None
     try:
@@ -233,8 +233,8 @@ def _omniglot_lake_arrays(root: Path) -> tuple[torch.Tensor, str]:
 
 
 def _omniglot_png_tree(root: Path) -> torch.Tensor:
-    import torchvision
-    from PIL import Image
+    import torchvision  # deferred: torchvision's readers only load when these files are read
+    from PIL import Image  # deferred with torchvision
 
     class LocalOmniglot(torchvision.datasets.Omniglot):
         # the PNGs are exact but not the original zips, whose md5 torchvision checks
@@ -298,7 +298,7 @@ def _omniglot_lake(split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
 def _load_cifar(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
     """CIFAR10 / CIFAR100 (fine labels) from torchvision's python-version folders
     (`cifar-10-batches-py/`, `cifar-100-python/`); torchvision checks the md5 of every file."""
-    import torchvision
+    import torchvision  # deferred: torchvision's readers only load when these files are read
 
     cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
     root = data_root()
@@ -344,8 +344,8 @@ def _load_celeba(split: str, image_size: int) -> tuple[torch.Tensor, torch.Tenso
     (N, 3, S, S), labels = identity; cached in gpm_cache/. torchvision.datasets.CelebA reads
     img_align_celeba/ and the five list_*.txt / identity_CelebA.txt files and checks the md5
     of the text files."""
-    import torchvision
-    from torchvision import transforms
+    import torchvision  # deferred: torchvision's readers only load when these files are read
+    from torchvision import transforms  # deferred with torchvision
 
     root = data_root()
     crop = celeba_crop(image_size)
