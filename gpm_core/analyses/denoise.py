@@ -68,7 +68,7 @@ from .. import artifacts
 from ..config import ConfigError, load_denoise_config
 from ..corruptions import corrupt, hamming, success_threshold
 from ..episodes import test_episodes
-from ..runs import load_data, load_trained, mix_seed, resolve_device
+from ..runs import SEED_PRIME, load_data, load_trained, mix_seed, resolve_device
 
 
 # --------------------------------------------------------------------------- measuring
@@ -83,7 +83,7 @@ def _level_key(level) -> int:
 
 
 def _kind_key(kind: str) -> int:
-    return sum(ord(ch) * 31 ** i for i, ch in enumerate(kind)) % 1_000_003  # a key below mix_seed's prime
+    return sum(ord(ch) * 31 ** i for i, ch in enumerate(kind)) % SEED_PRIME
 
 
 def queries(test_set, T: int, n_queries: int, kind: str, level, test_seed: int):

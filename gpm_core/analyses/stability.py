@@ -26,6 +26,12 @@ from ..evaluate import episode_seed
 from ..runs import load_data, model_from_state, stored_run
 
 
+def fixed_alphas(model_cfg) -> bool:
+    """A GPM whose alphas are fixed floats: the only case with a divergence limit to approach."""
+    return model_cfg.kind == "gpm" and all(isinstance(a, float)
+                                           for a in (model_cfg.alpha_memory, model_cfg.alpha_weight))
+
+
 def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     """alpha * sigma_max(A)^2 for A = M0, W0 and M when each episode of X (E, T, C, H, W) is
     written (noise of episode e seeded with `evaluate.episode_seed(seed, e)`): {name: (E,)}.
@@ -46,12 +52,6 @@ def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     M0 = s2(model.M0.detach()).expand(len(X))
     return {"M0": cfg.alpha_memory * M0, "W0": cfg.alpha_weight * s2(torch.stack(W0)),
             "M": cfg.alpha_memory * s2(torch.stack(M))}
-
-
-def fixed_alphas(model_cfg) -> bool:
-    """A GPM whose alphas are fixed floats: the only case with a divergence limit to approach."""
-    return model_cfg.kind == "gpm" and all(isinstance(a, float)
-                                           for a in (model_cfg.alpha_memory, model_cfg.alpha_weight))
 
 
 def _summary(v: torch.Tensor) -> dict:
