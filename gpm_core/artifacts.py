@@ -42,6 +42,7 @@ STATE_DICT_LIMIT = 1 << 20  # bytes: larger state_dicts stay in the run's checkp
 UNITS = {
     "nll_cond": "nats/image", "recon": "nats/image", "kl_w": "nats/image", "kl_m": "nats/image",
     "nll_cond_with_kl_m": "nats/image", "elbo_cond": "nats/image", "cosine": "cosine similarity",
+    "nll_cond_iid": "nats/image", "nll_cond_shared": "nats/image",
     "bits_per_dim": "bits/dim",
 }
 

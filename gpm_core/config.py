@@ -47,6 +47,15 @@ class ModelConfig:
     sigma_xi: float = 0.5  # std of the writing noise xi (GPM) / observation noise (DKM)
     sigma_w: float = 0.3 ** 0.5  # initial std of q(W); trained (both papers)
     n_mixtures: int = 10  # components of the discretized logistic mixture (dmol only)
+    # Networks: "paper" (GPM app. C's text) | "authors" (the authors' ResNet-BatchNorm nets)
+    # | "authors_nobn" (the same without BatchNorm); see gpm_core.nets
+    net: str = "paper"
+    # GPM noise: "paper" (Algorithm 1: xi once, when writing) | "authors" (the authors' code:
+    # xi twice when writing, again on the codes when addressing, and on the read-out W M)
+    noise: str = "paper"
+    # q(W) sample: "iid" (the paper's q(W) = N(W_mean, sigma_w^2 I)) | "shared" (the authors'
+    # code: one scalar N(0, 1) draw, times sigma_w, added to every element of W in the batch)
+    w_sample: str = "iid"
     # GPM pseudo-inverses (Algorithm 1): "ben_cohen" (the paper) or "exact" (torch.linalg.pinv)
     pinv: str = "ben_cohen"
     pinv_steps: int = 7
@@ -81,6 +90,10 @@ class TrainConfig:
     lr_decay_every: int = 1  # steps between decays (GPM app. C decays once per epoch)
     checkpoint_every: int = 200  # steps between atomic checkpoints
     log_every: int = 50  # steps between entries of the loss curve in the artifact
+    # Steps between scores of the test bound recorded in the artifact's `test_curve` (0 = none):
+    # nll_cond on the first eval.curve_episodes test episodes, its time excluded from the
+    # training time. It changes nothing in training (own RNG, BatchNorm in eval mode).
+    eval_every: int = 0
     # Speed options, off by default: they change float rounding (not the objective), and
     # compile costs minutes at start-up on a CPU. benchmarks/step_time.py measures both.
     channels_last: bool = False  # conv weights and activations in NHWC
@@ -92,6 +105,7 @@ class EvalConfig:
     episodes: int = 100  # test episodes of T images scored by `evaluate`
     batch_size: int = 25  # episodes moved to the device at once (scoring is per episode)
     seed: int = 1234  # the test episodes are the same for every run of an experiment
+    curve_episodes: int = 10  # test episodes scored every train.eval_every steps
 
 
 @dataclass
@@ -111,6 +125,9 @@ class Config:
 KINDS = ("gpm", "dkm", "vae")
 LIKELIHOODS = ("bernoulli", "dmol")
 PINVS = ("ben_cohen", "exact")
+NETS = ("paper", "authors", "authors_nobn")  # gpm_core.nets.NETS (the math floor imports no config)
+NOISES = ("paper", "authors")
+W_SAMPLES = ("iid", "shared")
 DATASETS = ("mnist", "fashion_mnist", "omniglot", "cifar10", "cifar100", "celeba",
             "synthetic", "synthetic_rgb")  # synthetic*: tiny fabricated images for tests
 BINARIZE = ("threshold", "stochastic", "none")
@@ -118,6 +135,7 @@ BINARIZE = ("threshold", "stochastic", "none")
 # Allowed values of the str fields, and the fields that must be > 0 or >= 0.
 _CHOICES = {
     "model.kind": KINDS, "model.likelihood": LIKELIHOODS, "model.pinv": PINVS,
+    "model.net": NETS, "model.noise": NOISES, "model.w_sample": W_SAMPLES,
     "data.dataset": DATASETS, "data.binarize": BINARIZE,
 }
 _POSITIVE = {
@@ -126,15 +144,19 @@ _POSITIVE = {
     "data.episode_length", "data.image_size",
     "train.batch_size", "train.steps", "train.lr", "train.lr_decay", "train.lr_decay_every",
     "train.checkpoint_every", "train.log_every",
-    "eval.episodes", "eval.batch_size",
+    "eval.episodes", "eval.batch_size", "eval.curve_episodes",
 }
 _NON_NEGATIVE = {"model.dkm_refine", "data.train_subset", "data.test_subset", "data.binarize_seed",
-                 "train.weight_decay", "train.grad_clip"}
+                 "train.weight_decay", "train.grad_clip", "train.eval_every"}
 _SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
 _TOP_LEVEL = ("experiment", "description", "model", "data", "train", "eval", "profiles")
 # Fields that do not change what is trained: editing them must not block a resume.
-_HASH_EXCLUDE = {"description", "profile", "train.checkpoint_every"}
+_HASH_EXCLUDE = {"description", "profile", "train.checkpoint_every", "train.eval_every",
+                 "eval.curve_episodes"}
 _SPEED_OPTIONS = ("channels_last", "compile")  # train.* flags hashed only when on
+# Fields added after results were committed: hashed only when they differ from the value that
+# every earlier run had, so the stored config_hash of those runs stays valid.
+_HASHED_UNLESS = {"model.net": "paper", "model.noise": "paper", "model.w_sample": "iid"}
 
 
 class ConfigError(ValueError):
@@ -203,6 +225,11 @@ def validate(cfg: Config) -> Config:
             setattr(obj, name, _check_value(f"{section}.{name}", getattr(obj, name), typ))
     if not isinstance(cfg.experiment, str) or not cfg.experiment:
         raise ConfigError(f"experiment = {cfg.experiment!r}: expected a non-empty string")
+    if cfg.model.kind != "gpm" and cfg.model.noise != "paper":
+        raise ConfigError(f"model.noise = {cfg.model.noise!r} is a GPM option (the authors' GPM code); "
+                          f"set model.noise = 'paper' for model.kind = {cfg.model.kind!r}")
+    if cfg.model.kind == "vae" and cfg.model.w_sample != "iid":
+        raise ConfigError("model.w_sample is a memory-model option; set model.w_sample = 'iid' for a VAE")
     if cfg.model.likelihood == "dmol" and cfg.data.binarize != "none":
         raise ConfigError("model.likelihood = 'dmol' models 8-bit images: set data.binarize = 'none'")
     return cfg
@@ -307,6 +334,10 @@ def config_hash(cfg: Config) -> str:
     for key in _SPEED_OPTIONS:  # off = absent, so configs written before these fields keep their hash
         if not d["train"][key]:
             d["train"].pop(key)
+    for key, legacy in _HASHED_UNLESS.items():
+        section, _, name = key.partition(".")
+        if d[section][name] == legacy:
+            d[section].pop(name)
     for key in _HASH_EXCLUDE:
         section, _, name = key.partition(".")
         if name:

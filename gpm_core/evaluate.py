@@ -86,6 +86,22 @@ def evaluate_model(model: torch.nn.Module, test_set: ImageSet, cfg: Config, devi
             "eval": {"episodes": cfg.eval.episodes, "T": T, "seed": cfg.eval.seed}}
 
 
+def score_episodes(model: torch.nn.Module, X_all: torch.Tensor, seed: int, metric: str = "nll_cond") -> float:
+    """Mean of `metric` over the episodes X_all (E, T, C, H, W), each scored with the same
+    per-episode seed as `evaluate_model` (so a curve point and the final score agree on the
+    same weights). Leaves the global RNG and the model's train/eval mode as they were."""
+    was_training = model.training
+    model.eval()
+    values = []
+    devices = [X_all.device] if X_all.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        for e in range(len(X_all)):
+            torch.manual_seed(episode_seed(seed, e))
+            values.append(float(model.evaluate(X_all[e:e + 1])[metric].mean()))
+    model.train(was_training)
+    return sum(values) / len(values)
+
+
 def format_metrics(metrics: dict, stored: dict | None = None) -> str:
     """A small text table of metrics (and the stored values they are compared with)."""
     lines = []

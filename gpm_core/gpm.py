@@ -32,15 +32,19 @@ def add_write_noise(
     return Z + sigma_xi * xi
 
 
-def write(Z_xi: Tensor, M0: Tensor, pinv_memory: Pinv, pinv_weight: Pinv):
+def write(Z_xi: Tensor, M0: Tensor, pinv_memory: Pinv, pinv_weight: Pinv,
+          Z_address: Optional[Tensor] = None):
     """Algorithm 1, writing lines 3-4: returns (W0, M).
 
     W0 = Z_xi M0^+   (..., T, K): the min-norm least-squares solution of W0 M0 = Z_xi;
     M  = W0^+ Z_xi   (..., K, C): the min-norm least-squares solution of eq. 5,
                      min ||W0 M - Z_xi||_F.
     Z_xi (..., T, C); M0 (K, C) or (..., K, C). An unbatched M0 is inverted once.
+    Z_address (..., T, C), default Z_xi: the codes that W0 is computed from (the authors'
+    code adds a second draw of the writing noise there: W0 = (Z_xi + xi') M0^+).
     """
-    W0 = Z_xi @ pinv_memory(M0)  # (..., T, C) @ (..., C, K) -> (..., T, K)
+    Z_address = Z_xi if Z_address is None else Z_address
+    W0 = Z_address @ pinv_memory(M0)  # (..., T, C) @ (..., C, K) -> (..., T, K)
     M = pinv_weight(W0) @ Z_xi  # (..., K, T) @ (..., T, C) -> (..., K, C)
     return W0, M
 
@@ -55,12 +59,17 @@ def read(W: Tensor, M: Tensor) -> Tensor:
     return W @ M
 
 
-def sample_w(W_mean: Tensor, sigma_w, generator: Optional[torch.Generator] = None) -> Tensor:
+def sample_w(W_mean: Tensor, sigma_w, generator: Optional[torch.Generator] = None,
+             shared: bool = False) -> Tensor:
     """A reparameterised sample of q(W) = N(W_mean, sigma_w^2 I) (reading line 3), (..., T, K).
 
     sigma_w: a float or a tensor broadcasting with W_mean (e.g. the learned scalar).
+    shared=True draws ONE standard normal scalar for the whole tensor (the authors' code:
+    `randn_like` of a 1-element std). That sample is not from q(W): `kl_w` still charges for
+    i.i.d. noise, so a bound scored with it is not a bound of any q (book chapter 07).
     """
-    eps = torch.randn(W_mean.shape, generator=generator, dtype=W_mean.dtype, device=W_mean.device)
+    shape = () if shared else W_mean.shape
+    eps = torch.randn(shape, generator=generator, dtype=W_mean.dtype, device=W_mean.device)
     return W_mean + sigma_w * eps
 
 

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from . import dkm, gpm
 from .config import ModelConfig
 from .likelihoods import bits_per_dim, get_likelihood
-from .nets import Decoder, Encoder
+from .nets import make_nets
 from .pinv import make_pinv
 
 
@@ -48,8 +48,8 @@ class AutoEncoder(nn.Module):
         self.cfg, self.image_shape = cfg, tuple(int(s) for s in image_shape)
         C, H, W = self.image_shape
         self.likelihood = get_likelihood(cfg.likelihood, cfg.n_mixtures)
-        self.encoder = Encoder(C, cfg.filters, code_out or cfg.code_size, (H, W))
-        self.decoder = Decoder(self.likelihood.out_channels(C), cfg.filters, cfg.code_size, (H, W))
+        self.encoder, self.decoder = make_nets(cfg.net, C, self.likelihood.out_channels(C), cfg.filters,
+                                               cfg.code_size, code_out or cfg.code_size, (H, W))
 
     def check_episodes(self, X, name="X"):
         if X.dim() != 5 or tuple(X.shape[-3:]) != self.image_shape:
@@ -93,13 +93,20 @@ class MemoryModel(AutoEncoder):
     def sigma_w(self):
         return self.log_sigma_w.exp()
 
-    def _episode_terms(self, X, state, X_query=None):
-        """Read X_query (default X) from the written memory: per-image (B, T') terms."""
+    def _noisy(self, Z):
+        """Z + xi on the reading path when model.noise = 'authors' (their code adds
+        N(0, sigma_xi^2) to the codes before addressing and to the read-out W M)."""
+        return gpm.add_write_noise(Z, self.cfg.sigma_xi) if self.cfg.noise == "authors" else Z
+
+    def _episode_terms(self, X, state, X_query=None, w_sample=None):
+        """Read X_query (default X) from the written memory: per-image (B, T') terms.
+        w_sample: 'iid' | 'shared', default cfg.w_sample (see gpm.sample_w)."""
         Xq = X if X_query is None else X_query
         Zq = state["Z"] if X_query is None else self.encode(Xq)  # (B, T', C)
-        W_mean = self.address(Zq, state)  # (B, T', K)
-        W = gpm.sample_w(W_mean, self.sigma_w)  # q(W), reparameterised
-        Z_read = W @ state["M"]  # (B, T', C)
+        W_mean = self.address(self._noisy(Zq), state)  # (B, T', K)
+        shared = (w_sample or self.cfg.w_sample) == "shared"
+        W = gpm.sample_w(W_mean, self.sigma_w, shared=shared)  # q(W), reparameterised
+        Z_read = self._noisy(W @ state["M"])  # (B, T', C)
         return Xq, Zq, W_mean, Z_read
 
     def forward(self, X):
@@ -126,7 +133,10 @@ class MemoryModel(AutoEncoder):
         """Per-episode bounds (B,) with the test episode X written to memory.
 
         'nll_cond' = -[E_q ln p(x|w,M) - KL(q(w)||p(w))] per image, the papers' conditional
-        bound (GPM Table 1; DKM reports L_T with KL(q(M)||p(M)) removed, divided by T);
+        bound (GPM Table 1; DKM reports L_T with KL(q(M)||p(M)) removed, divided by T),
+        with W drawn as in training (cfg.w_sample); 'nll_cond_iid' and 'nll_cond_shared'
+        score the same written memory with each way of drawing W (one of them is
+        'nll_cond' itself). Only 'nll_cond_iid' is a bound: the KL is that of i.i.d. noise;
         'nll_cond_with_kl_m' keeps KL(M) / T (DKM); 'cosine' is the mean cosine similarity
         of e(x_t) and the read-out w_mean_t M (GPM Fig. 6). With X_query (B, T', C, H, W),
         X is written and X_query is read and scored: a bound on images not written.
@@ -139,7 +149,13 @@ class MemoryModel(AutoEncoder):
         Xq, Zq, W_mean, Z_read = self._episode_terms(X, state, X_query)
         recon = self.nll(self.decode(Z_read), Xq)  # (B, T')
         kl_m = state["kl_m"] / X.shape[1]  # (B,)
-        return self._per_episode(recon, self._kl_w(W_mean), kl_m, Zq, W_mean @ state["M"])
+        kl_w = self._kl_w(W_mean)
+        res = self._per_episode(recon, kl_w, kl_m, Zq, W_mean @ state["M"])
+        other = "iid" if self.cfg.w_sample == "shared" else "shared"
+        _, _, W_mean2, Z_read2 = self._episode_terms(X, state, X_query, w_sample=other)
+        nll_other = (self.nll(self.decode(Z_read2), Xq) + self._kl_w(W_mean2)).mean(-1)
+        res[f"nll_cond_{self.cfg.w_sample}"], res[f"nll_cond_{other}"] = res["nll_cond"], nll_other
+        return res
 
     def read(self, Xq, state, sample: bool = False):
         """Read the queries Xq (B, T', C, H, W): returns (decoder output (B, T', P, H, W),
@@ -196,10 +212,10 @@ class GPM(MemoryModel):
     for M0^+ and M^+ and alpha_weight for W0^+ (GPM appendix C), never checked (no host
     syncs in the training step).
 
-    Deviation from the authors' code (not from the paper): their `memory.py` also adds
-    N(0, sigma_xi^2) noise to the codes when addressing for reading and to the read-out
-    W M, and starts sigma_w at 1; we follow Algorithm 1 (noise only when writing) and
-    cfg.sigma_w (sigma_w^2 = 0.3, as DKM).
+    cfg.noise = 'paper' follows Algorithm 1 (xi only when writing); 'authors' adds what the
+    authors' `memory.py` does: a second xi for the codes W0 is computed from, xi on the codes
+    before addressing, and xi on the read-out W M. cfg.w_sample = 'shared' draws W as their
+    code does (one scalar for the batch); see `gpm.sample_w` for why that is not q(W).
     """
 
     has_kl_m = False
@@ -218,7 +234,9 @@ class GPM(MemoryModel):
         Z = self.encode(X)  # (B, T, C)
         noise = self.cfg.eval_write_noise if noise is None else noise
         Z_xi = gpm.add_write_noise(Z, self.cfg.sigma_xi) if noise else Z
-        W0, M = gpm.write(Z_xi, self.M0, self.pinv_memory, self.pinv_weight)
+        # the authors' code draws xi a second time for the codes that W0 is computed from
+        Z_address = gpm.add_write_noise(Z_xi, self.cfg.sigma_xi) if noise and self.cfg.noise == "authors" else None
+        W0, M = gpm.write(Z_xi, self.M0, self.pinv_memory, self.pinv_weight, Z_address)
         return {"M": M, "W0": W0, "Z": Z, "kl_m": Z.new_zeros(Z.shape[0])}
 
     def address(self, Z, state):  # W_mean = Z M^+  (B, T, K)
@@ -327,7 +345,7 @@ class VAE(AutoEncoder):
         """n samples (B, n, C, H, W) from p(z) = N(0, I), decoded mode; B = 1 when state
         is None (a VAE has no memory; a state dict with 'M' sets B)."""
         B = 1 if state is None else state["M"].shape[0]
-        z = torch.randn(B, n, self.cfg.code_size, device=self.decoder.linear.weight.device)
+        z = torch.randn(B, n, self.cfg.code_size, device=next(self.parameters()).device)
         return self.likelihood.mode(self.decode(z))
 
 

@@ -40,8 +40,8 @@ from tqdm import tqdm
 from .artifacts import RESULT_SCHEMA, provenance, save_result
 from .config import Config, config_from_dict, config_hash, to_dict
 from .datasets import ImageSet
-from .episodes import EpisodeSampler
-from .evaluate import evaluate_model
+from .episodes import EpisodeSampler, test_episodes
+from .evaluate import evaluate_model, score_episodes
 from .runs import (CHECKPOINT, CHECKPOINT_FORMAT, ConfigMismatchError, build_model, default_run_dir,
                    load_checkpoint, load_data, resolve_device, rng_state, save_checkpoint,
                    set_determinism, set_rng_state)
@@ -112,7 +112,11 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
     on_device = ImageSet(train_set.images.to(device), train_set.labels, train_set.meta)  # no copy on CPU
     sampler = EpisodeSampler(on_device, cfg.data.episode_length, tc.batch_size,
                              torch.Generator().manual_seed(seed))  # data order: its own stream
-    step, curve, window, elapsed, resumes = 0, [], {}, 0.0, 0
+    step, curve, window, elapsed, resumes, test_curve = 0, [], {}, 0.0, 0, []
+    X_curve = None
+    if tc.eval_every:  # a fixed subset of the final evaluation's test episodes
+        X_curve = test_episodes(load_data(cfg, "test"), cfg.data.episode_length, cfg.eval.episodes,
+                                cfg.eval.seed)[:cfg.eval.curve_episodes].to(device)
     if ck is not None:
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
@@ -121,6 +125,7 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
         set_rng_state(ck["rng"])
         step, curve, window = ck["step"], list(ck["curve"]), dict(ck["window"])
         elapsed, resumes = ck["elapsed_s"], ck["resumes"] + (ck["step"] < tc.steps)
+        test_curve = list(ck.get("test_curve", []))
         if step < tc.steps:
             print(f"resuming {run_dir} from step {step} of {tc.steps}", file=sys.stderr)
     last_good = ck["step"] if ck is not None else None
@@ -131,8 +136,8 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
             "format": CHECKPOINT_FORMAT, "config_hash": chash, "config": to_dict(cfg), "seed": seed,
             "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(), "rng": rng_state(),
-            "curve": curve, "window": window, "elapsed_s": elapsed + time.time() - t0,
-            "resumes": resumes, "device": str(device),
+            "curve": curve, "window": window, "elapsed_s": train_seconds(),
+            "resumes": resumes, "device": str(device), "test_curve": test_curve,
         })
         last_good = step
 
@@ -143,10 +148,20 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
             f"step {step + 1}: {what} is {value}; training stopped before the update, {kept}. "
             f"Lower train.lr (or raise model.alpha_*) and restart with --fresh")
 
+    def train_seconds() -> float:  # training time so far, test-curve scoring excluded
+        return elapsed + time.time() - t0 - eval_spent
+
+    def score_test_curve() -> None:
+        nonlocal eval_spent
+        t_eval = time.time()
+        test_curve.append({"step": step, "train_time_s": round(train_seconds(), 3),
+                           "nll_cond": score_episodes(model, X_curve, cfg.eval.seed)})
+        eval_spent += time.time() - t_eval
+
     faults = _faults()
     params = [p for p in model.parameters() if p.requires_grad]
     clip = tc.grad_clip if tc.grad_clip > 0 else math.inf
-    t0 = time.time()
+    t0, eval_spent = time.time(), 0.0
     model.train()
     bar = tqdm(total=tc.steps, initial=step, disable=not progress, desc=cfg.experiment,
                mininterval=2.0, dynamic_ncols=True, file=sys.stderr)
@@ -183,6 +198,8 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
                 curve.append({"step": step, **{k: v / n for k, v in window.items()},
                               "lr": optimizer.param_groups[0]["lr"]})
                 window = {}
+            if tc.eval_every and (step % tc.eval_every == 0 or step == tc.steps):
+                score_test_curve()
             bar.update(1)
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{values['loss']:.3f}", refresh=False)
@@ -197,11 +214,11 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
         raise
     bar.close()
     return _finish(cfg, seed, model, device, run_dir, results_dir, curve, step,
-                   elapsed + time.time() - t0, resumes, train_set.meta)
+                   train_seconds(), resumes, train_set.meta, test_curve)
 
 
 def _finish(cfg, seed, model, device, run_dir, results_dir, curve, step, train_time, resumes,
-            train_meta) -> dict:
+            train_meta, test_curve=()) -> dict:
     t0 = time.time()
     test_set = load_data(cfg, "test")
     ev = evaluate_model(model, test_set, cfg, device)
@@ -218,6 +235,7 @@ def _finish(cfg, seed, model, device, run_dir, results_dir, curve, step, train_t
         "eval_time_s": round(eval_time, 3), "resumes": resumes,
         "steps": step, "final_loss": curve[-1]["loss"] if curve else None,
         "loss_curve": _downsample(curve),
+        **({"test_curve": list(test_curve)} if test_curve else {}),
         "data": {"train": train_meta, "test": test_set.meta},
         "deviation": train_meta.get("deviation"),
         "run_dir": str(run_dir),
@@ -237,5 +255,5 @@ def write_result(run_dir, device="auto", results_dir="results") -> Path:
     model = build_model(cfg.model, image_shape=train_meta["image_shape"]).to(device)
     model.load_state_dict(ck["model"])
     result = _finish(cfg, ck["seed"], model, device, run_dir, results_dir, list(ck["curve"]),
-                     ck["step"], ck["elapsed_s"], ck["resumes"], train_meta)
+                     ck["step"], ck["elapsed_s"], ck["resumes"], train_meta, ck.get("test_curve", ()))
     return Path(result["path"])

@@ -18,7 +18,9 @@ ALL_CONFIGS = sorted(glob.glob(str(REPO / "configs" / "*.toml")))
 # (gpm_core.analyses.denoise, .capacity), checked below with their loaders in gpm_core.config
 CONFIGS = [p for p in ALL_CONFIGS if "\n[model]" in open(p).read()]
 ANALYSES = [p for p in ALL_CONFIGS if p not in CONFIGS]
-TABLE_CONFIGS = [p for p in CONFIGS if not p.rsplit("/", 1)[-1].startswith("fig4_")]  # one T per file
+# one T per file; the recipe ablation's profiles are its arms (tested below)
+TABLE_CONFIGS = [p for p in CONFIGS if not p.rsplit("/", 1)[-1].startswith(("fig4_", "ablation_recipe_"))]
+RECIPE_ABLATIONS = [p for p in CONFIGS if p.rsplit("/", 1)[-1].startswith("ablation_recipe_")]
 
 
 def _profiles(path) -> list[str]:
@@ -37,7 +39,26 @@ def test_every_config_loads(path, profile):
     assert cfg.data.episode_length == 32  # T = 32 in both papers, also in quick profiles
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIGS if p not in TABLE_CONFIGS], ids=lambda p: p.rsplit("/", 1)[-1])
+@pytest.mark.parametrize("path", RECIPE_ABLATIONS, ids=lambda p: p.rsplit("/", 1)[-1])
+def test_recipe_ablation_arms_change_one_factor(path):
+    """Every arm trains the same budget on the same data; each one-factor arm differs from
+    the base arm ('authors') in the fields its profile names and nowhere else."""
+    from gpm_core.config import tomllib
+
+    with open(path, "rb") as f:
+        arms = tomllib.load(f)["profiles"]
+    base = to_dict(load_config(path, "authors"))
+    for arm, override in arms.items():
+        cfg = to_dict(load_config(path, arm))
+        assert cfg["train"]["steps"] == base["train"]["steps"] and cfg["data"] == base["data"]
+        assert cfg["eval"] == base["eval"]
+        changed = {f"{s}.{k}" for s in ("model", "train") for k in cfg[s] if cfg[s][k] != base[s][k]}
+        named = {f"{s}.{k}" for s, table in override.items() if s != "description" for k in table}
+        assert changed <= named, (arm, changed - named)
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p not in TABLE_CONFIGS + RECIPE_ABLATIONS],
+                         ids=lambda p: p.rsplit("/", 1)[-1])
 def test_capacity_training_configs_load_every_profile(path):
     profiles = _profiles(path)
     assert any(p.startswith("quick_T") for p in profiles) and any(p.startswith("paper_T") for p in profiles)

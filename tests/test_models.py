@@ -70,7 +70,8 @@ def test_loss_is_the_papers_objective_per_image(kind):
 def test_evaluate_keys_and_shapes(kind, likelihood):
     m, X = model(kind, likelihood), episodes(likelihood)
     keys = (EVAL_KEYS - ({"cosine"} if kind == "vae" else set())) | (
-        {"bits_per_dim"} if likelihood == "dmol" else set())
+        {"bits_per_dim"} if likelihood == "dmol" else set()) | (
+        {"nll_cond_iid", "nll_cond_shared"} if kind != "vae" else set())
     for X_query in (None, episodes(likelihood, T=3, seed=5)):
         ev = m.evaluate(X, X_query)
         assert set(ev) == keys

@@ -1,0 +1,138 @@
+"""The recipe variants taken from the authors' code (model.net, model.noise, model.w_sample)
+and the test curve (train.eval_every), each against an independent check: torch's own
+output shapes, counted noise draws, a hand-drawn sample, and a training run without the curve."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gpm_core import gpm
+from gpm_core.datasets import load_images
+from gpm_core.episodes import test_episodes
+from gpm_core.config import ConfigError, ModelConfig, apply_overrides, load_config
+from gpm_core.evaluate import score_episodes
+from gpm_core.models import build_model
+from gpm_core.nets import ResNetEncoder, conv_sizes, deconv_padding, make_nets
+from gpm_core.train import train
+from conftest import REPO, tiny_toml
+
+pytestmark = pytest.mark.usefixtures("no_fault")
+
+
+@pytest.mark.parametrize("m", range(1, 40))
+def test_deconv_padding_matches_torch(m):
+    """(padding, output_padding) that grow m to 2m - 2 ... 2m + 1, against torch's output size."""
+    for target in {2 * m - 2, 2 * m - 1, 2 * m, 2 * m + 1}:
+        if target < 1:
+            continue
+        pad, out_pad = deconv_padding(m, target)
+        assert out_pad in (0, 1) and pad >= 0
+        y = torch.nn.ConvTranspose2d(1, 1, 4, stride=2, padding=pad, output_padding=out_pad)(torch.zeros(1, 1, m, m))
+        assert y.shape[-1] == target
+
+
+def test_deconv_padding_refuses_impossible_growth():
+    with pytest.raises(ValueError, match="cannot grow"):
+        deconv_padding(2, 20)
+
+
+@pytest.mark.parametrize("C,size", [(1, 28), (3, 32), (3, 64), (1, (28, 20))])
+@pytest.mark.parametrize("net", ["authors", "authors_nobn"])
+def test_resnet_shapes_mirror_the_encoder(C, size, net):
+    H, W = (size, size) if isinstance(size, int) else size
+    enc, dec = make_nets(net, C, 7, 8, 12, 12, size)
+    z = enc(torch.rand(3, C, H, W))
+    assert z.shape == (3, 12) and dec(z).shape == (3, 7, H, W)
+    # the decoder's first map is the encoder's last (5x5 for 28x28: 16 * 25 = 400 inputs of the
+    # authors' Linear(400, 100))
+    assert dec.stages[0][0].kernel_size == (conv_sizes(H, 3)[-1], conv_sizes(W, 3)[-1])
+
+
+def test_authors_omniglot_encoder_has_their_linear_layer():
+    enc = ResNetEncoder(1, 16, 100, 28)
+    assert (enc.linear.in_features, enc.linear.out_features) == (400, 100)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in enc.modules()) == 6
+    nobn = ResNetEncoder(1, 16, 100, 28, batch_norm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in nobn.modules())
+
+
+def test_batchnorm_couples_the_batch_only_in_train_mode():
+    torch.manual_seed(0)
+    enc, x = ResNetEncoder(1, 4, 10, 28), torch.rand(3, 1, 28, 28)
+    assert not torch.allclose(enc(x)[:1], enc(x[:1]))  # batch statistics
+    enc.eval()
+    torch.testing.assert_close(enc(x)[:1], enc(x[:1]))  # running statistics
+
+
+def test_shared_draw_is_one_scalar_and_iid_is_not():
+    W_mean = torch.randn(3, 5, 7)
+    torch.manual_seed(0)
+    shared = gpm.sample_w(W_mean, 0.5, shared=True) - W_mean
+    assert torch.allclose(shared, shared.flatten()[0].expand_as(shared))
+    torch.manual_seed(0)
+    eps = torch.randn(())  # the same scalar, drawn by hand
+    torch.testing.assert_close(shared, 0.5 * eps.expand_as(shared))
+    iid = gpm.sample_w(W_mean, 0.5) - W_mean
+    assert iid.flatten().unique().numel() == iid.numel()
+
+
+def _cfg(**kw):
+    base = dict(kind="gpm", filters=4, code_size=16, memory_slots=8)
+    return ModelConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("noise,draws", [("paper", 1), ("authors", 4)])
+def test_noise_draws_per_training_step(monkeypatch, noise, draws):
+    """Algorithm 1 draws xi once (writing); the authors' code four times: twice when writing,
+    on the addressed codes and on the read-out W M."""
+    calls = []
+    real = gpm.add_write_noise
+    monkeypatch.setattr(gpm, "add_write_noise", lambda Z, s, **kw: calls.append(Z.shape) or real(Z, s, **kw))
+    m = build_model(_cfg(noise=noise), (1, 28, 28))
+    m((torch.rand(2, 4, 1, 28, 28) < 0.2).float())
+    assert len(calls) == draws and all(shape == (2, 4, 16) for shape in calls)
+
+
+@pytest.mark.parametrize("w_sample", ["iid", "shared"])
+def test_evaluate_scores_both_draws(w_sample):
+    torch.manual_seed(0)
+    m = build_model(_cfg(w_sample=w_sample, net="authors"), (1, 28, 28)).eval()
+    ev = m.evaluate((torch.rand(2, 4, 1, 28, 28) < 0.2).float())
+    assert torch.equal(ev[f"nll_cond_{w_sample}"], ev["nll_cond"])
+    other = "shared" if w_sample == "iid" else "iid"
+    assert ev[f"nll_cond_{other}"].shape == (2,) and not torch.equal(ev[f"nll_cond_{other}"], ev["nll_cond"])
+
+
+def test_noise_is_a_gpm_option():
+    with pytest.raises(ConfigError, match="GPM option"):
+        apply_overrides(load_config(REPO / "configs/table1_omniglot_dkm_resnet.toml", "quick"),
+                        ["model.noise=authors"])
+    with pytest.raises(ConfigError, match="model.net"):
+        apply_overrides(load_config(REPO / "configs/table1_omniglot_vae.toml", "quick"), ["model.net=vgg"])
+
+
+def test_test_curve_changes_nothing_in_training(tmp_path):
+    """A run that scores the test bound every 2 steps ends with bitwise the same weights and
+    loss curve as one that does not; its last curve point is the score of those weights."""
+    runs = {}
+    for every in (0, 2):
+        toml = tiny_toml(tmp_path / f"t{every}.toml", steps=6, experiment=f"curve{every}")
+        cfg = apply_overrides(load_config(toml, "quick"),
+                              [f"train.eval_every={every}", "eval.curve_episodes=2", "model.net=authors"])
+        runs[every] = (cfg, train(cfg, seed=0, device="cpu", run_dir=tmp_path / f"run{every}",
+                                  results_dir=tmp_path / f"res{every}", progress=False))
+    (_, a), (cfg, b) = runs[0], runs[2]
+    assert "test_curve" not in a and [p["step"] for p in b["test_curve"]] == [2, 4, 6]
+    assert a["loss_curve"] == b["loss_curve"] and a["metrics"] == b["metrics"]
+    wa = torch.load(tmp_path / "res0" / "curve0" / "quick-seed0.pt", weights_only=True)
+    wb = torch.load(tmp_path / "res2" / "curve2" / "quick-seed0.pt", weights_only=True)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    times = [p["train_time_s"] for p in b["test_curve"]]
+    assert times == sorted(times) and times[-1] <= b["train_time_s"] + 1e-3
+
+    test_set = load_images(cfg.data.dataset, "test", cfg.data)
+    model = build_model(cfg.model, test_set.image_shape)
+    model.load_state_dict(wb)
+    X = test_episodes(test_set, cfg.data.episode_length, cfg.eval.episodes, cfg.eval.seed)[:2]
+    assert score_episodes(model, X, cfg.eval.seed) == pytest.approx(b["test_curve"][-1]["nll_cond"], rel=1e-6)
