@@ -26,8 +26,8 @@ def status_rows(results_dir: str | Path | None = None, book_dir: str | Path | No
     """One row per item of `paper_numbers.ITEMS`: paper, item, runs found, chapter, status.
 
     status is "reproduced (paper profile)" when every experiment of the item has runs with
-    the paper's hyper-parameters and a chapter renders them; "quick profile only" when the
-    chapter renders only short CPU runs (a pipeline check, not the paper's setting);
+    the paper's hyper-parameters and a chapter renders them; "CPU profiles only" when the
+    chapter renders only CPU runs (shorter than the paper's training);
     "derived" for a mathematical statement checked in a chapter; "partial" when some runs or
     the chapter exist; "open" otherwise.
     """
@@ -45,7 +45,7 @@ def status_rows(results_dir: str | Path | None = None, book_dir: str | Path | No
         elif n_paper == len(item.experiments) and has_chapter:
             status = "reproduced (paper profile)"
         elif n_with_runs == len(item.experiments) and has_chapter:
-            status = "quick profile only"
+            status = "CPU profiles only"
         elif n_with_runs or has_chapter:
             status = "partial"
         else:
