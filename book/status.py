@@ -12,10 +12,17 @@
 # ---
 
 # %% tags=["remove-cell"]
-import sys
+# On Colab: clone the repository, install it, enter it, allow downloads (gpm_core/colab.py).
+import os, subprocess, sys
 
-if "google.colab" in sys.modules:  # install gpm_core when this chapter runs on Colab
-    # !pip install -q "gpm_core @ git+https://github.com/gpm-book/gpm-book"
+if "google.colab" in sys.modules:
+    repo = os.environ.setdefault("GPM_REPO", os.path.abspath("gpm-book"))
+    if not os.path.isdir(repo):
+        url = os.environ.get("GPM_REPO_URL", "https://github.com/gpm-book/gpm-book")
+        subprocess.run(["git", "clone", "-q", "--depth", "1", url, repo], check=True)
+    sys.path.insert(0, repo)
+    from gpm_core.colab import setup
+    setup(repo)
 
 # %% [markdown]
 # # Reproduction status
@@ -25,7 +32,8 @@ if "google.colab" in sys.modules:  # install gpm_core when this chapter runs on 
 # *reproduced (paper profile)*: every experiment behind the item has runs with the paper's
 # hyper-parameters in `results/` and a chapter renders them; *CPU profiles only*: the chapter
 # renders CPU runs, trained for less than the paper's budget; *derived*: a
-# mathematical statement derived and checked numerically in Part I; *partial*: some runs or
+# mathematical statement derived and checked numerically in Part I; *illustration*: a
+# diagram of the paper, with nothing to measure (the chapter named explains it); *partial*: some runs or
 # the chapter exist; *open*: nothing yet. Run
 # `python -m gpm_core status` for the same table in a terminal.
 

@@ -113,6 +113,7 @@ class Item:
     experiments: tuple[str, ...]  # experiment names in configs/ / results/
     chapter: str  # book chapter that renders it ("" until written)
     issue: int  # the issue that asks for it
+    kind: str = "result"  # "result", or "illustration": a diagram with nothing to measure
 
 
 # Every table and figure of both papers. `gpm_core.report.status` joins this with results/.
@@ -162,4 +163,13 @@ ITEMS = (
     Item("dkm-fig3", DKM, "Fig. 3: Omniglot denoising, sampling, energy curves",
          ("table2_denoise_omniglot",), "10_attractor_dynamics", 8),
     Item("dkm-fig4", DKM, "Fig. 4: DMLab (data not available; not reproduced)", (), "", 0),
+    # Illustrations: diagrams and sketches, nothing to measure; the chapter explains what they draw.
+    Item("dkm-fig1", DKM, "Fig. 1: the graphical model and the model's schematic", (), "06_dkm_memory", 0,
+         kind="illustration"),
+    Item("dkm-fig2-left", DKM, "Fig. 2 (left): sketch of the attractor dynamics on the energy's contours", (),
+         "05_attractors", 0, kind="illustration"),
+    Item("dkm-fig5", DKM, "Fig. 5: graphical model of the sequential online memory updates", (),
+         "06_dkm_memory", 0, kind="illustration"),
+    Item("gpm-fig9", GPM, "Fig. 9: the three cases of fixed points (taken from Ramsauer et al., 2020)", (),
+         "05_attractors", 0, kind="illustration"),
 )

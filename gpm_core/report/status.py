@@ -28,7 +28,8 @@ def status_rows(results_dir: str | Path | None = None, book_dir: str | Path | No
     status is "reproduced (paper profile)" when every experiment of the item has runs with
     the paper's hyper-parameters and a chapter renders them; "CPU profiles only" when the
     chapter renders only CPU runs (shorter than the paper's training);
-    "derived" for a mathematical statement checked in a chapter; "partial" when some runs or
+    "derived" for a mathematical statement checked in a chapter; "illustration (nothing to
+    measure)" for a diagram; "partial" when some runs or
     the chapter exist; "open" otherwise.
     """
     results_dir = Path(results_dir) if results_dir is not None else RESULTS
@@ -40,7 +41,9 @@ def status_rows(results_dir: str | Path | None = None, book_dir: str | Path | No
         found = {e: dict(runs.get(e, {})) for e in item.experiments}
         n_with_runs = sum(1 for e in item.experiments if found[e])
         n_paper = sum(1 for e in item.experiments if found[e].get("paper"))
-        if not item.experiments:
+        if item.kind == "illustration":
+            status = "illustration (nothing to measure)"
+        elif not item.experiments:
             status = "derived" if has_chapter else "open"
         elif n_paper == len(item.experiments) and has_chapter:
             status = "reproduced (paper profile)"
