@@ -12,10 +12,17 @@
 # ---
 
 # %% tags=["remove-cell"]
-import sys
+# On Colab: clone the repository, install it, enter it, allow downloads (gpm_core/colab.py).
+import os, subprocess, sys
 
-if "google.colab" in sys.modules:  # install gpm_core when this chapter runs on Colab
-    !pip install -q "gpm_core @ git+https://github.com/gpm-book/gpm-book"
+if "google.colab" in sys.modules:
+    repo = os.environ.setdefault("GPM_REPO", os.path.abspath("gpm-book"))
+    if not os.path.isdir(repo):
+        url = os.environ.get("GPM_REPO_URL", "https://github.com/gpm-book/gpm-book")
+        subprocess.run(["git", "clone", "-q", "--depth", "1", url, repo], check=True)
+    sys.path.insert(0, repo)
+    from gpm_core.colab import setup
+    setup(repo)
 
 # %% [markdown]
 # # The Ben-Israel–Cohen iteration

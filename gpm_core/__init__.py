@@ -7,3 +7,8 @@ The memory operations are pure tensor functions (`gpm_core.pinv`, `gpm_core.gpm`
 """
 
 __version__ = "0.1.0"
+
+# The repository, named here only: the chapters' Colab setup cell (gpm_core.colab) clones it;
+# _config.yml (repository.url) and pyproject.toml ([project.urls]) must say the same
+# (tests/test_colab.py checks).
+REPO_URL = "https://github.com/gpm-book/gpm-book"

@@ -4,8 +4,10 @@ Every dataset lives under one root, `data_root()`: the environment variable `GPM
 default `~/.cache/gpm_core/data`, laid out as torchvision expects (`MNIST/raw/...`,
 `FashionMNIST/raw/...`, `cifar-10-batches-py/`, `cifar-100-python/`, `celeba/`) plus
 `omniglot/chardata.mat`
-(Burda et al.'s binarized Omniglot) or `omniglot-py/` (Lake et al.'s originals). Nothing
-is downloaded unless `GPM_DOWNLOAD=1` is set.
+(Burda et al.'s binarized Omniglot, used when present) or `omniglot-py/` (Lake et al.'s
+originals, torchvision.datasets.Omniglot's layout). Nothing is downloaded unless
+`GPM_DOWNLOAD=1` is set; then torchvision fetches what is missing (for Omniglot, Lake et
+al.'s images: chardata.mat has no download).
 
 `load_images(name, split, cfg)` returns an `ImageSet`: uint8 images (N, C, H, W) with
 values in {0, 1} (binarized) or 0..255, labels (N,), and a `meta` dict that says where the
@@ -45,7 +47,7 @@ IDX_MD5 = {
         "t10k-labels-idx1-ubyte": (10008, "15d484375f8d13e6eb1aabb0c3f46965"),
     },
 }
-# md5 of the two Omniglot .npz files of shared/data (bitsandscraps/omniglot, see its README)
+# md5 of the two Omniglot .npz files (Lake et al.'s images as arrays, bitsandscraps/omniglot)
 OMNIGLOT_NPZ_MD5 = {
     "images_background": "042c0a3e1688c4f4dc9d7213db63ee80",
     "images_evaluation": "a6277b6770b9241c6906fa797456e652",
@@ -115,8 +117,8 @@ def _not_found(name: str, path: Path, todo: str) -> DatasetNotFoundError:
         f"{name}: nothing found at {path} (data root {data_root()}, set by GPM_DATA). {todo}")
 
 
-_SHARED_HINT = ("On the project machines run `python3 ../shared/data/verify.py --extract --dest .data` "
-                "and set GPM_DATA=.data, or point GPM_DATA at a folder holding the files.")
+_WHERE_HINT = ("Point GPM_DATA at the folder that holds the datasets (the README's Data section "
+               "lists the files), or set GPM_DOWNLOAD=1 to let torchvision download them there.")
 
 
 # --------------------------------------------------------------------------------------
@@ -139,22 +141,22 @@ def _load_idx_dataset(folder: str, split: str) -> tuple[torch.Tensor, torch.Tens
             if gz.exists():
                 if _md5(gz) != gz_md5[gz.name]:
                     raise DataCorruptError(f"{gz} has md5 {_md5(gz)}, expected {gz_md5[gz.name]}: "
-                                           f"the file is damaged; copy it again. {_SHARED_HINT}")
+                                           f"the file is damaged; copy it again. {_WHERE_HINT}")
                 if not os.access(raw, os.W_OK):
                     raise DatasetNotFoundError(
                         f"{folder}: {gz} is there but {raw} is not writable, so it cannot be "
-                        f"unpacked; set GPM_DATA to a writable copy. {_SHARED_HINT}")
+                        f"unpacked; set GPM_DATA to a writable copy. {_WHERE_HINT}")
                 cls(str(root), train=split == "train", download=True)  # md5 matches: unpacks offline
             elif _download_allowed():
                 cls(str(root), train=split == "train", download=True)
             else:
-                raise _not_found(folder, path, f"{_SHARED_HINT} Elsewhere GPM_DOWNLOAD=1 lets "
-                                 f"torchvision download it (download=True) where the network allows.")
+                raise _not_found(folder, path, f"{_WHERE_HINT} (torchvision's download=True, where the "
+                                 f"network allows)")
         size, md5 = IDX_MD5[folder][name]
         if path.stat().st_size != size or _md5(path) != md5:
             raise DataCorruptError(
                 f"{path} is damaged ({path.stat().st_size} bytes, expected {size} with md5 {md5}); "
-                f"delete it and unpack it again. {_SHARED_HINT}")
+                f"delete it and unpack it again. {_WHERE_HINT}")
     ds = cls(str(root), train=split == "train", download=False)
     images = ds.data.unsqueeze(1).contiguous()  # (N, 1, 28, 28) uint8
     return images, ds.targets.long(), f"torchvision.datasets.{folder} ({raw})"
@@ -209,7 +211,7 @@ def _omniglot_lake_arrays(root: Path) -> tuple[torch.Tensor, str]:
         for p in npz:
             if _md5(p) != OMNIGLOT_NPZ_MD5[p.stem]:
                 raise DataCorruptError(f"{p} has md5 {_md5(p)}, expected {OMNIGLOT_NPZ_MD5[p.stem]}: "
-                                       f"the file is damaged; copy it again. {_SHARED_HINT}")
+                                       f"the file is damaged; copy it again. {_WHERE_HINT}")
             try:
                 images = np.load(p)["images"]  # bool, True = white background
             except Exception as e:
@@ -217,32 +219,38 @@ def _omniglot_lake_arrays(root: Path) -> tuple[torch.Tensor, str]:
             parts.append(torch.from_numpy(~images))
         ink = torch.cat(parts)
         source = f"Lake et al. Omniglot, {npz[0]} + {npz[1].name}"
-    elif all((base / s).is_dir() for s in ("images_background", "images_evaluation")):
-        ink = _omniglot_png_tree(root)
+    elif all((base / s).is_dir() for s in ("images_background", "images_evaluation")) or _download_allowed():
+        ink = _omniglot_png_tree(root, download=_download_allowed())
         source = f"Lake et al. Omniglot PNG tree under {base}"
     else:
         raise _not_found(
             "omniglot", root / "omniglot" / "chardata.mat",
-            f"Neither Burda et al.'s chardata.mat (from github.com/yburda/iwae, datasets/OMNIGLOT) "
-            f"nor Lake et al.'s images ({npz[0]}, {npz[1].name} or the images_* PNG folders) are there. "
-            f"{_SHARED_HINT}")
+            f"Neither Burda et al.'s chardata.mat (from github.com/yburda/iwae, datasets/OMNIGLOT; "
+            f"put it at that path) nor Lake et al.'s images ({npz[0]}, {npz[1].name} or the images_* "
+            f"PNG folders) are there. {_WHERE_HINT} (torchvision.datasets.Omniglot fetches Lake et al.'s "
+            f"images, from which the split is rebuilt)")
     if ink.shape != (1623, 20, 105, 105):
         raise DataCorruptError(f"Omniglot under {base}: images have shape {tuple(ink.shape)}, "
                                f"expected (1623, 20, 105, 105); copy the files again")
     return ink, source
 
 
-def _omniglot_png_tree(root: Path) -> torch.Tensor:
+def _omniglot_png_tree(root: Path, download: bool = False) -> torch.Tensor:
+    """Lake et al.'s PNGs under root/omniglot-py (torchvision's layout) as bool ink
+    (1623, 20, 105, 105); with `download`, torchvision.datasets.Omniglot fetches the two
+    zips (background and evaluation alphabets) first and checks their md5."""
     import torchvision  # deferred: torchvision's readers only load when these files are read
     from PIL import Image  # deferred with torchvision
 
     class LocalOmniglot(torchvision.datasets.Omniglot):
-        # the PNGs are exact but not the original zips, whose md5 torchvision checks
+        # PNGs extracted elsewhere are exact but may lack the original zips, whose md5 torchvision checks
         def _check_integrity(self):
             return True
 
     ink = torch.zeros(1623, 20, 105, 105, dtype=torch.bool)
     for background in (True, False):
+        if download:
+            torchvision.datasets.Omniglot(str(root), background=background, download=True)
         ds = LocalOmniglot(str(root), background=background, download=False)
         for image_name, char_index in ds._flat_character_images:
             cid, drawing = (int(s) for s in Path(image_name).stem.split("_"))  # XXXX_YY.png

@@ -67,6 +67,32 @@ def test_corrupt_omniglot_npz_is_named(data_root):
         load_images("omniglot", "test")
 
 
+def test_omniglot_downloads_lake_images_through_torchvision(data_root, monkeypatch):
+    """With GPM_DOWNLOAD=1 and no Omniglot files, torchvision.datasets.Omniglot is asked for
+    both alphabets (download=True) under the data root; without it the error says how to get
+    the data (chardata.mat's path, or GPM_DOWNLOAD=1)."""
+    import torchvision
+
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    class FakeOmniglot:  # offline: records the request instead of fetching
+        def __init__(self, root, background=True, download=False, **kwargs):
+            calls.append((root, background, download))
+            raise Stop
+
+    with pytest.raises(DatasetNotFoundError, match="GPM_DOWNLOAD=1") as e:
+        load_images("omniglot", "train")
+    assert str(data_root / "omniglot" / "chardata.mat") in str(e.value)
+    monkeypatch.setattr(torchvision.datasets, "Omniglot", FakeOmniglot)
+    monkeypatch.setenv("GPM_DOWNLOAD", "1")
+    with pytest.raises(Stop):
+        load_images("omniglot", "train")
+    assert calls == [(str(data_root), True, True)]
+
+
 def test_area_downsampling_then_threshold_is_exact():
     ink = torch.rand(6, 105, 105, generator=torch.Generator().manual_seed(0)) < 0.5
     small = data._ink_28(ink)  # (6, 1, 28, 28) uint8
