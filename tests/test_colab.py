@@ -53,7 +53,7 @@ google = types.ModuleType("google")
 google.colab = types.ModuleType("google.colab")
 sys.modules.update({"google": google, "google.colab": google.colab})  # "running on Colab"
 start = Path.cwd()
-shell = InteractiveShell.instance()
+shell = InteractiveShell.instance(colors="NoColor")
 for chapter in sys.argv[1:]:
     nb = jupytext.read(chapter)  # the notebook Colab opens (from the repository at this commit)
     for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
@@ -85,7 +85,8 @@ def test_setup_cell_on_a_simulated_colab(tmp_path):
     if subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True).returncode:
         pytest.skip("not a git checkout: nothing to clone")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    # without its own pip (and the old setuptools that comes with it): this interpreter's serve
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
     purelib = subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True).stdout.strip()
     # this interpreter's packages as plain path entries: their .pth files (e.g. an editable
