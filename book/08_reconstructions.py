@@ -72,9 +72,9 @@ for dataset in ("omniglot", "mnist"):
 #
 # For each dataset: the first 16 images of a test episode (top), then GPM's and DKM's
 # reconstructions after writing the whole episode ($T = 32$) and reading it back with the mean
-# addressing weights (the mode of the Bernoulli decoder).
+# addressing weights (the mode of the Bernoulli decoder), in {numref}`fig-reconstructions`.
 
-# %%
+# %% mystnb={"figure": {"caption": "GPM Fig. 5, ours: for Omniglot (top three rows) and MNIST (bottom three), the first 16 images of a test episode, then GPM's and DKM's reconstructions after writing the episode ($T = 32$) and reading it with the mean addressing weights (seed 0 models from `results/`).", "name": "fig-reconstructions"}}
 fig, axes = plt.subplots(6, 1, figsize=(8, 4.6))
 for i, dataset in enumerate(("omniglot", "mnist")):
     report.image_grid(axes[3 * i], panels[(dataset, "gpm")]["X"], N_SHOW, f"{dataset}: test episode")
@@ -96,9 +96,9 @@ for (dataset, kind), p in sorted(panels.items()):
 #
 # After writing a test episode, $w \sim p(w) = \N(0, I)$ is drawn and $z = wM$ decoded (first
 # row); the next rows are five iterative reads, each re-addressing the decoded image (the
-# attractor dynamics of {doc}`05_attractors`).
+# attractor dynamics of {doc}`05_attractors`), in {numref}`fig-samples`.
 
-# %%
+# %% mystnb={"figure": {"caption": "GPM Fig. 3a and DKM Fig. 3b, ours: for each model and dataset, eight samples (one per row) decoded from $z = wM$ with $w \\sim \\mathcal N(0, I)$ (left), then five iterative reads (left to right).", "name": "fig-samples"}}
 fig, axes = plt.subplots(2, 2, figsize=(10, 4.4))
 for i, dataset in enumerate(("omniglot", "mnist")):
     for j, kind in enumerate(("gpm", "dkm")):

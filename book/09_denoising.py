@@ -51,6 +51,7 @@ import subprocess
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
+from myst_nb import glue
 
 from gpm_core import report
 from gpm_core.report import denoise, paper_numbers
@@ -77,25 +78,35 @@ cfg = runs[0]["config"]
 # `configs/table2_denoise.toml` and recorded in each artifact:
 
 # %%
-levels = ", ".join(f"{k} {v}" for k, v in cfg["table2_levels"].items())
-display(Markdown(f"""
-- **Models:** {', '.join(f'`{m}`' for m in cfg['models'])}, profile `{cfg['model_profile']}`,
-  seeds {sorted(r['seed'] for r in runs)}: the Table 1 Omniglot runs, trained on episodes of 32
-  images. The paper does not say whether its denoising models were trained on $T$ = 4, 8, 16
-  or only tested on them; ours are only tested on them.
-- **Queries:** for each $T$ in {cfg['T']}, {cfg['queries']} // $T$ episodes of clean test
-  images (fixed by seed {cfg['test_seed']}, the same for both models) are written to memory
-  (`model.write`, as for Table 1: GPM with its writing noise); every image of the episode is
-  then corrupted and used as a query.
-- **Corruptions** (`gpm_core.corruptions`): Table 2 uses {levels}; Figures 2/8 sweep
-  {'; '.join(f"{k} {v}" for k, v in cfg['corruptions'].items())}. Salt-and-pepper flips exactly
-  that fraction of the pixels; the block is an ink-filled square at a random position; the
-  rotation is by ± the angle, sign at random, nearest-neighbour.
-- **Reading:** {cfg['iterations']} steps of iterative reading (`model.iterative_read`: address
-  with the mean weights, read, decode, take the mode of the Bernoulli likelihood, feed it back).
-- **Success:** a Hamming error of at most {runs[0]['success_threshold']} of the
-  {runs[0]['image_pixels']} pixels ({cfg['success_fraction']:.0%}) after the last step.
-"""))
+for name, value in {
+    "models": ", ".join(cfg["models"]), "model_profile": cfg["model_profile"],
+    "seeds": ", ".join(str(s) for s in sorted(r["seed"] for r in runs)),
+    "T": ", ".join(map(str, cfg["T"])), "queries": cfg["queries"], "test_seed": cfg["test_seed"],
+    "levels": "; ".join(f"{k} {v}" for k, v in cfg["table2_levels"].items()),
+    "sweep": "; ".join(f"{k} {v}" for k, v in cfg["corruptions"].items()),
+    "iterations": cfg["iterations"], "success_threshold": runs[0]["success_threshold"],
+    "image_pixels": runs[0]["image_pixels"], "success_fraction": cfg["success_fraction"],
+}.items():
+    glue(name, value, display=False)
+
+# %% [markdown]
+# - **Models:** {glue:text}`models`, profile {glue:text}`model_profile`, seeds
+#   {glue:text}`seeds`: the Table 1 Omniglot runs, trained on episodes of 32 images. The paper
+#   does not say whether its denoising models were trained on $T$ = 4, 8, 16 or only tested on
+#   them; ours are only tested on them.
+# - **Queries:** for each $T$ in {glue:text}`T`, {glue:text}`queries` // $T$ episodes of clean
+#   test images (fixed by seed {glue:text}`test_seed`, the same for both models) are written to
+#   memory (`model.write`, as for Table 1: GPM with its writing noise); every image of the
+#   episode is then corrupted and used as a query.
+# - **Corruptions** (`gpm_core.corruptions`): Table 2 uses {glue:text}`levels`; Figures 2 and 8
+#   sweep {glue:text}`sweep`. Salt-and-pepper flips exactly that fraction of the pixels; the
+#   block is an ink-filled square at a random position; the rotation is by ± the angle, sign at
+#   random, nearest-neighbour.
+# - **Reading:** {glue:text}`iterations` steps of iterative reading (`model.iterative_read`:
+#   address with the mean weights, read, decode, take the mode of the Bernoulli likelihood,
+#   feed it back).
+# - **Success:** a Hamming error of at most {glue:text}`success_threshold` of the
+#   {glue:text}`image_pixels` pixels ({glue:text}`success_fraction:.0%`) after the last step.
 
 # %% [markdown]
 # ## Table 2, ours beside the paper's
@@ -107,7 +118,7 @@ display(Markdown(f"""
 cols = {"model": "model", "corruption": "corruption", **{f"T = {T}": f"T = {T}" for T in cfg["T"]},
         "seeds": "seeds"}
 steps = json.loads((REPO / runs[0]["sources"][0]["path"]).read_text())["steps"]
-display(Markdown(f"**Profile `{PROFILE}`** (models trained {steps:,} steps on the CPU):"))
+display(Markdown(f"**Profile `{PROFILE}`** (models trained {steps:,} steps):"))
 display(Markdown(report.rows_markdown(denoise.table2_rows(runs), cols)))
 for rs, what in ((runs_long, "`long`"), (runs_xlong, "`xlong`")):
     if rs:
@@ -138,14 +149,16 @@ for rs in (runs, runs_long):  # the claims of the paragraph above, checked on th
         assert abs(float(row["success, ours (%)"]) - float(row["success, blank read-out (%)"])) < 3.0, row
 
 # %%
-if runs_xlong:  # the longest CPU runs: GPM (auto α) keeps some ink, but still no retrieval
-    for row in denoise.diagnosis_rows(runs_xlong):
-        assert float(row["success, ours (%)"]) < 3.0, row
-    xsteps = json.loads((REPO / runs_xlong[0]["sources"][0]["path"]).read_text())["steps"]
-    display(Markdown(f"The `xlong` runs ({xsteps:,} steps; GPM with `alpha = \"auto\"`, since the paper-α "
-                     "run stopped, see the Table 1 chapter): GPM's reads keep part of the ink, but they "
-                     "are not the written characters, so the error of the last read is no better than "
-                     "a blank answer's; DKM's reads are still nearly blank."))
+assert runs_xlong  # the longest CPU runs: GPM (auto α) keeps some ink, but still no retrieval
+for row in denoise.diagnosis_rows(runs_xlong):
+    assert float(row["success, ours (%)"]) < 3.0, row
+glue("xlong_steps", json.loads((REPO / runs_xlong[0]["sources"][0]["path"]).read_text())["steps"], display=False)
+
+# %% [markdown]
+# The `xlong` runs ({glue:text}`xlong_steps:,d` steps; GPM with `alpha = "auto"`, since the
+# paper-α run stopped, see the Table 1 chapter): GPM's reads keep part of the ink, but they
+# are not the written characters, so the error of the last read is no better than a blank
+# answer's; DKM's reads are still nearly blank.
 
 # %% [markdown]
 # The reason is the decoder, not the memory or the protocol: at this stage of training the
@@ -163,16 +176,20 @@ if runs_xlong:  # the longest CPU runs: GPM (auto α) keeps some ink, but still 
 #
 # Mean Hamming error over all queries (then over seeds) against the iteration; iteration 0 is
 # the corrupted query. Solid lines GPM, dashed DKM; one colour per noise level. Figure 2 of
-# the paper is the $T = 16$ row; Figure 8 adds $T = 4$ and $8$.
+# the paper is $T = 16$ ({numref}`fig-hamming-16`); Figure 8 adds $T = 4$ and $8$
+# ({numref}`fig-hamming-4-8`).
 
-# %%
-for T in sorted(cfg["T"], reverse=True):
-    denoise.fig_hamming(runs, T)
-    plt.show()
+# %% mystnb={"figure": {"caption": "GPM Fig. 2, ours: Hamming error against iterative reads for episodes of $T = 16$ Omniglot test images, one panel per corruption, one colour per level; solid GPM, dashed DKM (mean over queries and the seeds of the models).", "name": "fig-hamming-16"}}
+denoise.fig_hamming(runs, max(cfg["T"]))
+plt.show()
+
+# %% mystnb={"figure": {"caption": "GPM Fig. 8, ours: the same for the shorter episodes (one row per $T$).", "name": "fig-hamming-4-8"}}
+denoise.fig_hamming(runs, sorted(cfg["T"])[:-1])
+plt.show()
 
 # %% [markdown]
-# All curves fall in one step from the query's error to about the clean image's ink count and
-# stay there: the first read erases the corruption and the character together.
+# In {numref}`fig-hamming-16` and {numref}`fig-hamming-4-8` all curves fall in one step from
+# the query's error to about the clean image's ink count and stay there: the first read erases the corruption and the character together.
 #
 # ## Beyond the paper: the same protocol on MNIST
 #
@@ -181,14 +198,16 @@ for T in sorted(cfg["T"], reverse=True):
 # blank. This is not in either paper; its numbers have no paper counterpart.
 
 # %%
-if runs_mnist:
-    display(Markdown(report.rows_markdown(denoise.table2_rows(runs_mnist), cols)))
-    display(Markdown(report.rows_markdown(denoise.diagnosis_rows(runs_mnist), dcols)))
-    denoise.fig_hamming(runs_mnist, max(runs_mnist[0]["config"]["T"]))
-    plt.show()
+assert runs_mnist, "no results/denoise_mnist artifacts: run the analysis (RETRAIN = True)"
+display(Markdown(report.rows_markdown(denoise.table2_rows(runs_mnist), cols)))
+display(Markdown(report.rows_markdown(denoise.diagnosis_rows(runs_mnist), dcols)))
+
+# %% mystnb={"figure": {"caption": "The Fig. 2 protocol on binarized MNIST (beyond the paper): Hamming error against iterative reads, $T = 16$; solid GPM, dashed DKM.", "name": "fig-hamming-mnist"}}
+denoise.fig_hamming(runs_mnist, max(runs_mnist[0]["config"]["T"]))
+plt.show()
 
 # %% [markdown]
-# On MNIST the reads keep their ink, and for GPM the first read or two bring the Hamming
+# On MNIST ({numref}`fig-hamming-mnist`) the reads keep their ink, and for GPM the first read or two bring the Hamming
 # error below the query's at the higher noise levels; but the iterations then drift away again,
 # and no retrieval ends within 7 pixels of the clean digit. The trajectories in
 # {doc}`10_attractor_dynamics` show why: the dynamics fall into a handful of attractors
@@ -211,7 +230,7 @@ if runs_mnist:  # the claims above, checked on the artifacts
 #    (the Table 1 chapter compares the training lengths). Their decoders are sharp; ours are not, and
 #    the denoising measure (a thresholded Hamming error) is blind to a decoder whose
 #    probabilities carry the shape but stay below 0.5. The paper-profile cells are missing:
-#    this task had no GPU.
+#    those runs are sized for a GPU (the command is above).
 # 2. **Data.** Our Omniglot split is rebuilt from Lake et al.'s images (see Table 1); its
 #    strokes are thinner than Burda et al.'s, which makes ink rarer still.
 # 3. **What the paper leaves open**, and we chose (in `configs/table2_denoise.toml`): the

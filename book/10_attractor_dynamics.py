@@ -59,22 +59,17 @@ run0 = next(r for r in runs if r["seed"] == 0)
 # ## Figure 7: denoising trajectories
 #
 # For each Table 2 corruption: the clean patterns (first column), the corrupted query, then
-# every second read of the first seed's models. Omniglot first, then the same on MNIST
-# (beyond the paper).
+# every second read of the first seed's models, on Omniglot ({numref}`fig-trajectories`)
+# and, beyond the paper, on MNIST ({numref}`fig-trajectories-mnist`).
 
-# %%
-for kind in run0["examples"]:
-    denoise.fig_examples(run0, kind)
-    plt.suptitle(f"Omniglot, {kind.replace('_', ' ')} {run0['examples'][kind]['level']}", y=1.02)
-    plt.show()
+# %% mystnb={"figure": {"caption": "GPM Fig. 7 (a-c), ours, Omniglot: one row per corruption, GPM left, DKM right; in each panel one test pattern per line: the clean pattern, the corrupted query, then every second iterative read (seed 0 models).", "name": "fig-trajectories"}}
+denoise.fig_examples(run0)
+plt.show()
 
-# %%
-if runs_mnist:
-    m0 = next(r for r in runs_mnist if r["seed"] == 0)
-    for kind in m0["examples"]:
-        denoise.fig_examples(m0, kind)
-        plt.suptitle(f"MNIST, {kind.replace('_', ' ')} {m0['examples'][kind]['level']}", y=1.02)
-        plt.show()
+# %% mystnb={"figure": {"caption": "The same on MNIST (beyond the paper).", "name": "fig-trajectories-mnist"}}
+m0 = next(r for r in runs_mnist if r["seed"] == 0)
+denoise.fig_examples(m0)
+plt.show()
 
 # %% [markdown]
 # ## How often the energy decreases
@@ -97,13 +92,12 @@ if runs_mnist:
 
 # %% [markdown]
 # The energy of the first examples, per iteration, relative to its value after the first read
-# (GPM Fig. 7e):
+# (GPM Fig. 7e), is {numref}`fig-energy`.
 
-# %%
-for kind, entry in run0["examples"].items():
-    denoise.fig_energy({m: entry[m]["energy"] for m in run0["config"]["models"]},
-                       f"{kind.replace('_', ' ')} {entry['level']}")
-    plt.show()
+# %% mystnb={"figure": {"caption": "GPM Fig. 7e, ours: the energy of each example of {numref}`fig-trajectories` per iteration, minus its value after the first read; one row per corruption, one panel per model.", "name": "fig-energy"}}
+denoise.fig_energy({f"{kind.replace('_', ' ')} {entry['level']}": {m: entry[m]["energy"] for m in run0["config"]["models"]}
+                    for kind, entry in run0["examples"].items()})
+plt.show()
 
 # %% [markdown]
 # ## DKM Figure 3: 15 % salt-and-pepper and sampling, 15 iterations
@@ -111,13 +105,15 @@ for kind, entry in run0["examples"].items():
 # DKM's own experiment on our trained models: an episode of 32 Omniglot test images is
 # written; 20 of them are corrupted by flipping 15 % of their pixels and read for 15
 # iterations (Fig. 3a, c); and 20 samples $x_0 = \mathrm{mode}\, p(x \mid w M)$ with
-# $w \sim \mathcal N(0, I)$ are refined by the same dynamics (Fig. 3b, d).
+# $w \sim \mathcal N(0, I)$ are refined by the same dynamics (Fig. 3b, d). Their energies
+# are {numref}`fig-dkm-energy`, the patterns {numref}`fig-dkm-patterns`.
+
+# %% mystnb={"figure": {"caption": "DKM Fig. 3c, d, ours: energy per iteration (minus its value after the first read) of 20 queries with 15 % salt-and-pepper noise (top) and of 20 samples from the prior (bottom), seed 0 models.", "name": "fig-dkm-energy"}}
+f3 = run0["dkm_fig3"]
+denoise.fig_energy({part: {m: f3[m][part]["energy"] for m in run0["config"]["models"]} for part in ("denoise", "sample")})
+plt.show()
 
 # %%
-f3 = run0["dkm_fig3"]
-for part in ("denoise", "sample"):
-    denoise.fig_energy({m: f3[m][part]["energy"] for m in run0["config"]["models"]}, part)
-    plt.show()
 lines = []
 for r in runs + runs_mnist:  # Omniglot (the papers' data), then MNIST (beyond the papers)
     for m in r["config"]["models"]:
@@ -127,18 +123,14 @@ for r in runs + runs_mnist:  # Omniglot (the papers' data), then MNIST (beyond t
 display(Markdown("| seed | model | task | trajectories | energy lower at the end | rises at least once |\n"
                  "|---|---|---|---|---|---|\n" + "\n".join(lines)))
 
-# %%
-import torchvision.utils as vutils
-
-fig, axes = plt.subplots(1, 2 * len(run0["config"]["models"]), figsize=(16, 4))
+# %% mystnb={"figure": {"caption": "DKM Fig. 3a, b, ours: the first 8 patterns of each task, one per line, through the iterations (left to right): denoising (left) and sampling (right), one row per model.", "name": "fig-dkm-patterns"}}
+fig, axes = plt.subplots(len(run0["config"]["models"]), 2, figsize=(8.6, 2.6 * len(run0["config"]["models"])),
+                         squeeze=False)
 for i, m in enumerate(run0["config"]["models"]):
     for j, part in enumerate(("denoise", "sample")):
         X = denoise.unpack(f3[m][part]["X"])  # (steps, 8, C, H, W)
-        grid = vutils.make_grid(X.transpose(0, 1).reshape(-1, *X.shape[2:]), nrow=X.shape[0], pad_value=0.5)
-        ax = axes[2 * i + j]
-        ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(f"{m}: {part}", fontsize=8)
-        ax.set_axis_off()
+        report.image_grid(axes[i, j], X.transpose(0, 1).reshape(-1, *X.shape[2:]), X.shape[0],
+                          f"{m.rsplit('_', 1)[-1].upper()}: {part}")
 plt.tight_layout()
 plt.show()
 

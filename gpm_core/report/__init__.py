@@ -112,10 +112,12 @@ def model_and_episode(result: dict, device="cpu"):
 
 
 def image_grid(ax, images: torch.Tensor, nrow: int, title: str = ""):
-    """Show (N, 1, H, W) images in [0, 1] as a grid with `nrow` images per row."""
+    """Show (N, C, H, W) images in [0, 1] as a grid with `nrow` images per row."""
     import torchvision.utils as vutils  # deferred with matplotlib: only needed to draw
 
-    grid = vutils.make_grid(images.float().cpu(), nrow=nrow, padding=2, pad_value=0.5)
+    # clamped: a mean image computed in float32 can end a rounding error outside [0, 1]
+    # (e.g. -6e-8), which matplotlib clips for RGB with a warning on stderr
+    grid = vutils.make_grid(images.float().cpu().clamp(0, 1), nrow=nrow, padding=2, pad_value=0.5)
     ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1)
     ax.set_axis_off()
     if title:
@@ -135,6 +137,6 @@ def grid_figure(X, titles: list[str]):
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(titles[j], fontsize=7)
+                ax.set_title(titles[j], fontsize=8)
     fig.subplots_adjust(wspace=0.05, hspace=0.05)
     return fig

@@ -115,70 +115,83 @@ def _paper_level(level) -> str:
     return str(int(round(level * 100))) if isinstance(level, float) and level < 1 else str(level)
 
 
-def fig_hamming(runs: list[dict], T: int, step: int | None = None):
+def fig_hamming(runs: list[dict], Ts: int | list[int], step: int | None = None):
     """Figs. 2 and 8: Hamming error (mean over queries, then over seeds) against iteration,
-    one panel per corruption kind, one line per level; solid GPM, dashed DKM."""
+    one row per episode length in `Ts`, one panel per corruption kind, one colour per level
+    (the legend, in the top row); solid GPM, dashed DKM."""
     import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
 
     cfg = runs[0]["config"]
+    Ts = [Ts] if isinstance(Ts, int) else list(Ts)
     kinds = list(cfg["corruptions"])
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.2), squeeze=False)
-    for ax, kind in zip(axes[0], kinds):
-        levels = cfg["corruptions"][kind]
-        colors = plt.cm.viridis(torch.linspace(0, 0.9, len(levels)).tolist())
-        for exp, style in zip(cfg["models"], ["-", "--", ":"]):
-            for level, c in zip(levels, colors):
-                curves = [row[exp]["hamming_mean"] for r in runs for row in r["grid"]
-                          if row["T"] == T and row["kind"] == kind and row["level"] == level]
-                if not curves:
-                    continue
-                mean = torch.tensor(curves, dtype=torch.float64).mean(0)
-                label = f"{exp.rsplit('_', 1)[-1].upper()} {level}"
-                ax.plot(range(len(mean)), mean.numpy(), style, color=c, label=label)
-        ax.set_title(f"{kind.replace('_', ' ')}, T = {T}")
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("Hamming error (pixels)")
-        ax.legend(fontsize=6, ncol=2)
+    fig, axes = plt.subplots(len(Ts), len(kinds), figsize=(2.9 * len(kinds), 2.7 * len(Ts) + 0.3),
+                             squeeze=False, sharey=True)
+    for row, T in zip(axes, Ts):
+        for ax, kind in zip(row, kinds):
+            levels = cfg["corruptions"][kind]
+            colors = plt.cm.viridis(torch.linspace(0, 0.9, len(levels)).tolist())
+            for i, (exp, style) in enumerate(zip(cfg["models"], ["-", "--", ":"])):
+                for level, c in zip(levels, colors):
+                    curves = [row_[exp]["hamming_mean"] for r in runs for row_ in r["grid"]
+                              if row_["T"] == T and row_["kind"] == kind and row_["level"] == level]
+                    if not curves:
+                        continue
+                    mean = torch.tensor(curves, dtype=torch.float64).mean(0)
+                    ax.plot(range(len(mean)), mean.numpy(), style, color=c, label=str(level) if i == 0 else None)
+            ax.set_title(f"{kind.replace('_', ' ')}, T = {T}", fontsize=9)
+            ax.set_xlabel("iteration", fontsize=9)
+            ax.tick_params(labelsize=8)
+            if ax is row[0]:
+                ax.set_ylabel("Hamming error (pixels)", fontsize=9)
+            if T == Ts[0]:
+                ax.legend(fontsize=8, title="level", title_fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def fig_examples(run: dict, kind: str, models: list[str] | None = None):
-    """Fig. 7 (a-c): clean patterns, the corrupted queries and the iterative reads, for one
-    corruption; one block of rows per model."""
+def fig_examples(run: dict, kinds: list[str] | None = None, models: list[str] | None = None):
+    """Fig. 7 (a-c): for each corruption in `kinds` (a row) and each model (a column), the
+    clean patterns, the corrupted queries and the iterative reads (one pattern per line)."""
     import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
     import torchvision.utils as vutils  # deferred with matplotlib
 
-    entry = run["examples"][kind]
-    models = models or [m for m in run["config"]["models"] if m in entry]
-    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
-    clean = unpack(entry["clean"])  # (n, C, H, W)
-    for ax, exp in zip(axes[0], models):
-        traj = unpack(entry[exp]["X"])  # (steps, n, C, H, W)
-        steps = list(range(0, traj.shape[0], max(1, traj.shape[0] // 10)))
-        rows = torch.cat([clean[None], traj[steps]], 0)  # (1 + len(steps), n, C, H, W)
-        grid = vutils.make_grid(rows.transpose(0, 1).reshape(-1, *clean.shape[1:]), nrow=rows.shape[0],
-                                padding=2, pad_value=0.5)
-        ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(f"{exp}: clean | query | reads " + ", ".join(map(str, steps[1:])), fontsize=8)
-        ax.set_axis_off()
+    kinds = kinds or list(run["examples"])
+    models = models or [m for m in run["config"]["models"] if m in run["examples"][kinds[0]]]
+    fig, axes = plt.subplots(len(kinds), len(models), figsize=(4.3 * len(models), 2.6 * len(kinds)), squeeze=False)
+    for row, kind in zip(axes, kinds):
+        entry = run["examples"][kind]
+        clean = unpack(entry["clean"])  # (n, C, H, W)
+        for ax, exp in zip(row, models):
+            traj = unpack(entry[exp]["X"])  # (steps, n, C, H, W)
+            steps = list(range(0, traj.shape[0], max(1, traj.shape[0] // 10)))
+            rows = torch.cat([clean[None], traj[steps]], 0)  # (1 + len(steps), n, C, H, W)
+            grid = vutils.make_grid(rows.transpose(0, 1).reshape(-1, *clean.shape[1:]), nrow=rows.shape[0],
+                                    padding=2, pad_value=0.5)
+            ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{exp.rsplit('_', 1)[-1].upper()}, {kind.replace('_', ' ')} {entry['level']}: "
+                         f"clean | query | reads {steps[1]}-{steps[-1]}", fontsize=8)
+            ax.set_axis_off()
     fig.tight_layout()
     return fig
 
 
-def fig_energy(curves_by_model: dict[str, list[list[float]]], title: str = "", relative: bool = True):
-    """Energy per iteration (GPM Fig. 7e, DKM Fig. 3c/d): one thin line per pattern; with
+def fig_energy(panels: dict[str, dict[str, list[list[float]]]], relative: bool = True):
+    """Energy per iteration (GPM Fig. 7e, DKM Fig. 3c/d): one row per entry of `panels`
+    ({row title: {model: curves}}), one panel per model, one thin line per pattern; with
     `relative`, each curve minus its first value, so the descent is comparable."""
     import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
 
-    fig, axes = plt.subplots(1, len(curves_by_model), figsize=(4.5 * len(curves_by_model), 3.2), squeeze=False)
-    for ax, (name, curves) in zip(axes[0], curves_by_model.items()):
-        for c in curves:
-            c = torch.tensor(c, dtype=torch.float64)
-            y = c - c[0] if relative else c
-            ax.plot(range(1, len(c) + 1), y.numpy(), lw=0.8, alpha=0.7)
-        ax.set_title(f"{name} {title}".strip(), fontsize=9)
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("energy - energy at step 1" if relative else "energy")
+    ncol = max(len(c) for c in panels.values())
+    fig, axes = plt.subplots(len(panels), ncol, figsize=(4.1 * ncol, 2.5 * len(panels) + 0.2), squeeze=False)
+    for row, (title, curves_by_model) in zip(axes, panels.items()):
+        for ax, (name, curves) in zip(row, curves_by_model.items()):
+            for c in curves:
+                c = torch.tensor(c, dtype=torch.float64)
+                y = c - c[0] if relative else c
+                ax.plot(range(1, len(c) + 1), y.numpy(), lw=0.8, alpha=0.7)
+            ax.set_title(f"{name.rsplit('_', 1)[-1].upper()}, {title}".strip(", "), fontsize=9)
+            ax.set_xlabel("iteration", fontsize=9)
+            ax.set_ylabel("energy − energy at step 1" if relative else "energy", fontsize=9)
+            ax.tick_params(labelsize=8)
     fig.tight_layout()
     return fig
