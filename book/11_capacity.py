@@ -59,6 +59,7 @@ import subprocess
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
+from myst_nb import glue
 
 from gpm_core import report
 from gpm_core.artifacts import REPO, load_results
@@ -143,6 +144,8 @@ for a in fig4:
         capacity.fig4_rows(a), {"K": "K", "T": "T", "recon": "reconstruction loss", "recon_sd": "sd over episodes",
                                 "nll_cond": "−ELBO (recon + KL)", "kl_w": "KL(q(W)‖p(W))", "episodes": "test episodes",
                                 "train_steps": "steps", "train_images": "training images"})))
+
+# %% mystnb={"figure": {"caption": "GPM Fig. 4a, ours: reconstruction loss against $\\log_2$ of the episode length, one line per memory size (error bars: standard error over the test episodes; one model per point, seed 0).", "name": "fig-fig4a"}}
 fig = capacity.fig_fig4a(fig4)
 plt.show()
 
@@ -151,25 +154,44 @@ quick = capacity.load("fig4_capacity", "quick")
 rows = capacity.fig4_rows(quick)
 by = {(r["K"], r["T"]): r["recon"] for r in rows}
 Ks = sorted({r["K"] for r in rows})
-lines = []
-for K in Ks:
+for which, K in (("small", Ks[0]), ("large", Ks[-1])):  # the two memory sizes of Fig. 4a
     Ts = sorted(T for k, T in by if k == K)
-    lines.append(f"- $K = {K}$: from $T = {Ts[0]}$ to $T = {Ts[-1]}$ the reconstruction loss changes by "
-                 f"{by[(K, Ts[-1])] - by[(K, Ts[0])]:+.1f} nats/image ({by[(K, Ts[0])]:.1f} → {by[(K, Ts[-1])]:.1f}).")
+    for name, value in {"K": K, "T0": Ts[0], "T1": Ts[-1], "loss0": by[(K, Ts[0])], "loss1": by[(K, Ts[-1])],
+                        "change": by[(K, Ts[-1])] - by[(K, Ts[0])]}.items():
+        glue(f"{which}_{name}", value, display=False)
 common = sorted(set(T for k, T in by if k == Ks[0]) & set(T for k, T in by if k == Ks[-1]))
 diffs = [by[(Ks[0], T)] - by[(Ks[-1], T)] for T in common]
-lines.append(f"- At the same $T$ ({', '.join(map(str, common))}), $K = {Ks[-1]}$ minus $K = {Ks[0]}$: "
-             + ", ".join(f"{-d:+.1f}" for d in diffs) + " nats/image "
-             + f"({sum(d > 0 for d in diffs)} of {len(diffs)} lengths favour the larger memory).")
+glue("common_T", ", ".join(map(str, common)), display=False)
+glue("large_minus_small", ", ".join(f"{-d:+.1f}" for d in diffs), display=False)
+glue("favour_large", sum(d > 0 for d in diffs), display=False)
+glue("n_common", len(diffs), display=False)
 from gpm_core.config import load_config
 
 paper_steps = load_config(REPO / "configs" / "fig4_omniglot_gpm_k32.toml", capacity.profiles_of(FIG4_MODELS[1], "paper")[-1]).train.steps
 t1 = report.seed_summary(report.group_runs(experiments=["table1_omniglot_gpm"])[("table1_omniglot_gpm", "quick")], "recon")
-lines.append(f"- For scale: the same 32 × 100 GPM at $T = 32$ (Table 1 quick profile, 500 steps) has a "
-             f"reconstruction loss with sd {t1['sd']:.1f} nats/image over its {t1['n_seeds']} seeds.")
-lines.append(f"- Training: {rows[0]['train_steps']} steps per quick point, "
-             f"{rows[0]['train_steps'] / paper_steps:.1%} of the paper profile's {paper_steps:,}.")
-display(Markdown("\n".join(lines)))
+glue("t1_sd", t1["sd"], display=False)
+glue("t1_seeds", t1["n_seeds"], display=False)
+glue("quick_steps", rows[0]["train_steps"], display=False)
+glue("quick_fraction", rows[0]["train_steps"] / paper_steps, display=False)
+glue("paper_steps", paper_steps, display=False)
+
+# %% [markdown]
+# In {numref}`fig-fig4a` and the table above:
+#
+# - $K$ = {glue:text}`small_K`: from $T$ = {glue:text}`small_T0` to $T$ = {glue:text}`small_T1`
+#   the reconstruction loss changes by {glue:text}`small_change:+.1f` nats/image
+#   ({glue:text}`small_loss0:.1f` → {glue:text}`small_loss1:.1f`).
+# - $K$ = {glue:text}`large_K`: from $T$ = {glue:text}`large_T0` to $T$ = {glue:text}`large_T1`
+#   it changes by {glue:text}`large_change:+.1f` nats/image ({glue:text}`large_loss0:.1f` →
+#   {glue:text}`large_loss1:.1f`).
+# - At the same $T$ ({glue:text}`common_T`), $K$ = {glue:text}`large_K` minus
+#   $K$ = {glue:text}`small_K`: {glue:text}`large_minus_small` nats/image
+#   ({glue:text}`favour_large` of {glue:text}`n_common` lengths favour the larger memory).
+# - For scale: the same 32 × 100 GPM at $T = 32$ (Table 1 quick profile, 500 steps) has a
+#   reconstruction loss with sd {glue:text}`t1_sd:.1f` nats/image over its
+#   {glue:text}`t1_seeds` seeds.
+# - Training: {glue:text}`quick_steps` steps per quick point, {glue:text}`quick_fraction:.1%`
+#   of the paper profile's {glue:text}`paper_steps:,d`.
 
 # %% [markdown]
 # How to read these points, and how they differ from the paper's figure:
@@ -184,8 +206,8 @@ display(Markdown("\n".join(lines)))
 #    so this confound is in its figure as well, but at its step count both ends of its curve
 #    are far better trained than ours.
 # 3. **Range.** The quick lengths stop where a run still takes minutes on one CPU thread; the
-#    paper's go to the whole training set. The paper-profile points are missing (no GPU): the
-#    commands are at the end of this chapter.
+#    paper's go to the whole training set. The paper-profile points are missing (their runs
+#    are sized for a GPU): the commands are at the end of this chapter.
 # 4. **Which memory is better.** The paper's 32 × 100 memory is better at every length; in
 #    the quick curve the comparison at equal $T$ is listed above. With one seed per point and
 #    differences of a few nats, comparable with the seed-to-seed spread printed above, the
@@ -223,7 +245,7 @@ print(f"the autoencoder alone, no memory:          {st['hamming_autoencoder']['m
 print(f"ink of the clean queries (the error of an all-background answer): {st['ink_queries']['mean']:7.2f} pixels")
 print(f"final reads with no ink at all: {st['blank_final']:.1%}; samples with no ink: {st['blank_samples']:.1%}")
 
-# %%
+# %% mystnb={"figure": {"caption": "The 24,345-GPM test, quick analogue: mean Hamming error of the 5 % salt-and-pepper queries against the number of iterative reads, beside the paper's final value (dashed).", "name": "fig-storage-hamming"}}
 fig, ax = plt.subplots(figsize=(4.4, 3))
 ax.plot(range(len(st["hamming_per_iter"])), st["hamming_per_iter"], marker="o", ms=3, label="ours (quick)")
 ax.axhline(paper.value, color="k", ls="--", lw=0.8, label=f"paper: {paper.value} (24,345-GPM)")
@@ -264,18 +286,24 @@ print(f"5 % salt-and-pepper flips {st['hamming_noisy']['mean']:.0f} of {st['pixe
 assert st["blank_final"] == 1.0 and abs(st["hamming_final"]["mean"] - st["ink_queries"]["mean"]) < 1e-6
 
 # %% [markdown]
-# ### Figure 4b: denoising (rows: queries; columns: original, noisy query, reads)
+# ### Figure 4b: denoising
+#
+# {numref}`fig-fig4b`: rows are queries; columns the original, the noisy query and the reads.
 
-# %%
+# %% mystnb={"figure": {"caption": "GPM Fig. 4b, ours: queries with 5 % salt-and-pepper noise read from the memory that holds the whole test split (columns: original, noisy query, iterative reads).", "name": "fig-fig4b"}}
 fig = capacity.fig_denoise_grid(st)
 plt.show()
 
 # %% [markdown]
 # ### Figure 4c: samples of the same memory and their nearest written images
+#
+# {numref}`fig-fig4c`: rows are samples; columns their reads, then the nearest written image.
 
-# %%
+# %% mystnb={"figure": {"caption": "GPM Fig. 4c, ours: samples of the same memory ($w \\sim \\mathcal N(0, I)$, decoded and read), then the written image nearest to the last read.", "name": "fig-fig4c"}}
 fig = capacity.fig_samples_grid(st)
 plt.show()
+
+# %%
 nh = torch.tensor(st["samples"]["nearest_hamming"], dtype=torch.float64)
 blank_written = len({i for i in st["samples"]["nearest_index"]})
 print(f"{len(nh)} samples after {st['samples']['iters'][-1]} reads: Hamming distance to the nearest of the "
@@ -285,14 +313,14 @@ print(f"{len(nh)} samples after {st['samples']['iters'][-1]} reads: Hamming dist
 assert st["blank_samples"] == 1.0 and nh.max().item() == 0  # the reading in the next paragraph
 
 # %% [markdown]
-# As for denoising, the quick model's samples settle on the empty image, and their "nearest
+# As for denoising ({numref}`fig-fig4b`), the quick model's samples ({numref}`fig-fig4c`) settle on the empty image, and their "nearest
 # written image" is an empty image of the test split at Hamming distance 0: Fig. 4c
 # needs a model whose decoder puts ink where a character is, which our short quick training does not give.
 
 # %% [markdown]
 # ## DKM Figure 2 (right): episodes from a few classes, longer than in training
 
-# %%
+# %% mystnb={"figure": {"caption": "DKM Fig. 2 (right), ours: negative conditional ELBO against the episode length for episodes from 2, 4 or 8 Omniglot characters, GPM (circles) and DKM (diamonds), one panel per training profile of the models; a point off the scale (a diverged GPM episode) is a triangle on the top edge, labelled with its value; missing points are episodes whose bound is not finite.", "name": "fig-dkm-fig2"}}
 dkm = [a for a in (capacity.load("dkm_fig2_capacity", p) for p in ("quick", "long", "paper")) if a]
 assert dkm, "no results/dkm_fig2_capacity/*.json: run `python -m gpm_core capacity configs/dkm_fig2_capacity.toml`"
 fig = capacity.fig_dkm_fig2(dkm)
@@ -348,7 +376,7 @@ assert all(r["ratio_max"] > 2 for r in rows_d if r["bad"])  # divergence only wh
 assert all(r["over"] >= r["bad"] for r in rows_d)  # every non-finite episode is past the limit
 
 # %% [markdown]
-# Reading the DKM-capacity curves against the paper's figure:
+# Reading the DKM-capacity curves ({numref}`fig-dkm-fig2`) against the paper's figure:
 #
 # 1. **The paper's claim is about shape**: DKM's error barely grows from 10 to 200 patterns,
 #    unlike the KM and the DNC (whose curves the DKM paper adapts from the KM paper; we have
@@ -379,8 +407,8 @@ assert all(r["over"] >= r["bad"] for r in rows_d)  # every non-finite episode is
 #
 # Every number above was produced on a CPU by the commands printed below (also in each
 # artifact's `command` field, with its git commit, torch version and device). Missing: the
-# paper profile of Fig. 4 (24,000 steps per length, lengths up to 24,345; runs that need a
-# GPU, none was available) and with it the paper-scale 24,345-GPM test; Fig. 4a with 3 seeds
+# paper profile of Fig. 4 (24,000 steps per length, lengths up to 24,345; runs sized for a
+# GPU) and with it the paper-scale 24,345-GPM test; Fig. 4a with 3 seeds
 # (one seed per point fitted the CPU budget); the DKM Fig. 2 analysis of paper-profile
 # Table 1 models (not trained). The second block produces them on a GPU.
 

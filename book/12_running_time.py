@@ -54,7 +54,9 @@ if "google.colab" in sys.modules:
 # %%
 import inspect
 
+import matplotlib.pyplot as plt
 from IPython.display import Code, Markdown, display
+from myst_nb import glue
 
 from gpm_core import report
 from gpm_core.analyses import timing as measured
@@ -108,9 +110,12 @@ Code(inspect.getsource(measured.train_step) + "\n" + inspect.getsource(measured.
 
 # %% [markdown]
 # ## The figure
+#
+# {numref}`fig-fig3b` is the paper's Fig. 3b on the device named in its title.
 
-# %%
+# %% mystnb={"figure": {"caption": "GPM Fig. 3b, ours: median time per training iteration (top) and of the memory path alone (bottom) against the episode length $T$, the memory slots $K$ and the number of Ben-Cohen steps; bars are interquartile ranges.", "name": "fig-fig3b"}}
 fig = timing.fig_running_time(fig3b)
+plt.show()
 
 # %% [markdown]
 # ## The tables
@@ -131,24 +136,40 @@ for sweep, what in (("T", "episode length T"), ("K", "memory slots K"), ("steps"
 
 # %%
 cell, growth, ratio = timing.fig3b_cell, timing.fig3b_growth, timing.fig3b_ratio
-T0, T1 = cell(fig3b, "T", 0)["T"], cell(fig3b, "T", -1)["T"]
-K0, K1 = cell(fig3b, "K", 0)["K"], cell(fig3b, "K", -1)["K"]
 S0 = fig3b["sweeps"]["steps"]["cells"]
-display(Markdown(f"""
-Measured on **{timing.device_label(fig3b)}**, batch {fig3b['batch']}:
+numbers = {
+    "device": timing.device_label(fig3b), "batch": fig3b["batch"],
+    "T0": cell(fig3b, "T", 0)["T"], "T1": cell(fig3b, "T", -1)["T"], "T_K": cell(fig3b, "T", 0)["K"],
+    "K0": cell(fig3b, "K", 0)["K"], "K1": cell(fig3b, "K", -1)["K"], "K_T": cell(fig3b, "K", 0)["T"],
+    "S0": S0[0]["pinv_steps"], "S1": max(c["pinv_steps"] for c in S0), "S_T": S0[0]["T"], "S_K": S0[0]["K"],
+}
+for sweep in ("T", "K", "steps"):
+    for memory, part in ((False, "step"), (True, "memory")):
+        for kind in ("gpm", "dkm"):
+            if sweep != "steps" or kind == "gpm":
+                numbers[f"{sweep}_{part}_{kind}"] = growth(fig3b, sweep, kind, memory)
+        if sweep != "steps":
+            numbers[f"{sweep}_{part}_ratio0"] = ratio(fig3b, sweep, 0, memory)
+            numbers[f"{sweep}_{part}_ratio1"] = ratio(fig3b, sweep, -1, memory)
+for name, value in numbers.items():
+    glue(f"fig3b_{name}", value, display=False)
 
-- **T from {T0} to {T1}** (K = {cell(fig3b, 'T', 0)['K']}): a training step of GPM takes
-  {growth(fig3b, 'T', 'gpm'):.1f}× as long, DKM's {growth(fig3b, 'T', 'dkm'):.1f}×; GPM/DKM goes from
-  {ratio(fig3b, 'T', 0):.2f} to {ratio(fig3b, 'T', -1):.2f}. The memory path alone: GPM
-  {growth(fig3b, 'T', 'gpm', True):.1f}×, DKM {growth(fig3b, 'T', 'dkm', True):.1f}×, GPM/DKM from
-  {ratio(fig3b, 'T', 0, True):.2f} to {ratio(fig3b, 'T', -1, True):.2f}.
-- **K from {K0} to {K1}** (T = {cell(fig3b, 'K', 0)['T']}): GPM {growth(fig3b, 'K', 'gpm'):.2f}×, DKM
-  {growth(fig3b, 'K', 'dkm'):.2f}×, GPM/DKM from {ratio(fig3b, 'K', 0):.2f} to {ratio(fig3b, 'K', -1):.2f}; memory
-  path alone: GPM {growth(fig3b, 'K', 'gpm', True):.2f}×, DKM {growth(fig3b, 'K', 'dkm', True):.2f}×.
-- **Ben-Cohen steps from {S0[0]['pinv_steps']} to {max(c['pinv_steps'] for c in S0)}**
-  (T = {S0[0]['T']}, K = {S0[0]['K']}): GPM's training step {growth(fig3b, 'steps', 'gpm'):.2f}×,
-  its memory path {growth(fig3b, 'steps', 'gpm', True):.2f}×.
-"""))
+# %% [markdown]
+# Measured on {glue:text}`fig3b_device`, batch {glue:text}`fig3b_batch`:
+#
+# - **T from {glue:text}`fig3b_T0` to {glue:text}`fig3b_T1`** (K = {glue:text}`fig3b_T_K`): a
+#   training step of GPM takes {glue:text}`fig3b_T_step_gpm:.1f`× as long, DKM's
+#   {glue:text}`fig3b_T_step_dkm:.1f`×; GPM/DKM goes from {glue:text}`fig3b_T_step_ratio0:.2f`
+#   to {glue:text}`fig3b_T_step_ratio1:.2f`. The memory path alone: GPM
+#   {glue:text}`fig3b_T_memory_gpm:.1f`×, DKM {glue:text}`fig3b_T_memory_dkm:.1f`×, GPM/DKM from
+#   {glue:text}`fig3b_T_memory_ratio0:.2f` to {glue:text}`fig3b_T_memory_ratio1:.2f`.
+# - **K from {glue:text}`fig3b_K0` to {glue:text}`fig3b_K1`** (T = {glue:text}`fig3b_K_T`):
+#   GPM {glue:text}`fig3b_K_step_gpm:.2f`×, DKM {glue:text}`fig3b_K_step_dkm:.2f`×, GPM/DKM from
+#   {glue:text}`fig3b_K_step_ratio0:.2f` to {glue:text}`fig3b_K_step_ratio1:.2f`; memory path
+#   alone: GPM {glue:text}`fig3b_K_memory_gpm:.2f`×, DKM {glue:text}`fig3b_K_memory_dkm:.2f`×.
+# - **Ben-Cohen steps from {glue:text}`fig3b_S0` to {glue:text}`fig3b_S1`**
+#   (T = {glue:text}`fig3b_S_T`, K = {glue:text}`fig3b_S_K`): GPM's training step
+#   {glue:text}`fig3b_steps_step_gpm:.2f`×, its memory path {glue:text}`fig3b_steps_memory_gpm:.2f`×.
 
 # %% [markdown]
 # How to read these against the paper. The two models share their networks, whose cost is

@@ -34,13 +34,14 @@ if "google.colab" in sys.modules:
 # `bits_per_dim` field of the result files). Its Table 1 gives CIFAR10, and Table 3 (appendix A)
 # FashionMNIST, CIFAR100 and CelebA, each against the GPM authors' own DKM {cite}`wu2018dkm`.
 #
-# **What was reproduced here, and what is yours to run.** Of the four datasets only FashionMNIST
-# is on the machines that built this book, which have no GPU: its cells are trained with the
-# `quick` profile (a 2-core CPU, minutes per run, three seeds). CIFAR10, CIFAR100 and CelebA are
-# not on these machines. Their pipelines (configs, loaders, training, evaluation, artifacts) are
-# tested end to end on small fabricated files in torchvision's layouts
-# (`tests/test_real_valued.py`), so with the data under `GPM_DATA` (or `GPM_DOWNLOAD=1` where
-# torchvision can download it, e.g. on Colab) the commands in the table below run unchanged.
+# **What `results/` holds, and what is yours to run.** The committed results cover
+# FashionMNIST with the `quick` profile (three seeds, minutes per run on a laptop CPU); the
+# `paper` profiles are sized for a GPU (hours per run). CIFAR10, CIFAR100 and CelebA have no
+# results yet. Their pipelines (configs, loaders, training, evaluation, artifacts) are tested
+# end to end on small fabricated files in torchvision's layouts (`tests/test_real_valued.py`),
+# so with the data under `GPM_DATA` (or `GPM_DOWNLOAD=1` where torchvision can download it,
+# as the setup cell sets on Colab) the commands in the table below run unchanged, on your CPU
+# or GPU (`--device cuda`).
 #
 # **This chapter never trains by default.** It reads `results/`. `RETRAIN = True` retrains the
 # experiments in `EXPERIMENTS` through the CLI first (add the CIFAR and CelebA experiments when
@@ -48,7 +49,7 @@ if "google.colab" in sys.modules:
 
 # %%
 RETRAIN = False
-PROFILE = "quick"  # "quick" (a 2-core CPU, minutes per run) or "paper" (the paper's settings, a GPU)
+PROFILE = "quick"  # "quick" (a laptop CPU, minutes per run) or "paper" (the paper's settings, a GPU)
 SEEDS = "0 1 2"
 EXPERIMENTS = ["table3_fashion_mnist_gpm", "table3_fashion_mnist_dkm"]
 # with the data: + ["table1_cifar10_gpm", "table1_cifar10_dkm", "table3_cifar100_gpm",
@@ -140,8 +141,8 @@ assert done, "no real-valued results in results/: run the commands below (or RET
 for r in done:  # every reported cell has three seeds and a finite value
     assert r["n_seeds"] >= 3 and r["ours"] == r["ours"], r
 todo = [r for r in rows if r["ours"] is None]
-display(Markdown("**Not run here** (the command of each missing cell; `N` = 0, 1, 2):\n\n" + "\n".join(
-    f"- {r['table']}, {r['dataset']}, {r['model']}, `{r['profile']}`: {r['status'].removeprefix('not run here: ')}; "
+display(Markdown("**Not run yet** (the command of each missing cell; `N` = 0, 1, 2):\n\n" + "\n".join(
+    f"- {r['table']}, {r['dataset']}, {r['model']}, `{r['profile']}`: {r['status'].removeprefix('not run yet: ')}; "
     f"{r['command']}" for r in todo)))
 
 # %% [markdown]
@@ -155,9 +156,10 @@ display(Markdown("**Not run here** (the command of each missing cell; `N` = 0, 1
 # ## Training curves
 #
 # The training objective's conditional part (−ELBO per image, `elbo_cond`) in bits/dim against
-# the step, one line per seed, from the loss curves stored in the artifacts.
+# the step, one line per seed, from the loss curves stored in the artifacts
+# ({numref}`fig-bits-curves`).
 
-# %%
+# %% mystnb={"figure": {"caption": "Training curves of the FashionMNIST models (quick profile): the conditional part of the training objective in bits/dim against the step, one line per seed.", "name": "fig-bits-curves"}}
 groups = report.group_runs(experiments=EXPERIMENTS)
 fig = real_valued.fig_bits_curves(groups)
 plt.show()
@@ -238,7 +240,7 @@ display(Markdown("\n".join(lines)))
 # dynamics feed back, picks one mixture component per pixel and looks like noise while the
 # logistics are this wide. Nothing is trained here.
 
-# %%
+# %% mystnb={"figure": {"caption": "GPM Fig. 5 for FashionMNIST, ours: one written test episode (top), then for each model its read-outs and images generated from the memory, each shown as the DMoL's mean (seed 0 of the quick models).", "name": "fig-real-reconstructions"}}
 N_SHOW = 16
 torch.manual_seed(0)  # the write noise and the generated w below
 panels = {}
@@ -252,7 +254,7 @@ fig = real_valued.fig_reconstructions(panels, N_SHOW)
 plt.show()
 
 # %% [markdown]
-# After the quick profile's training both memories give back the silhouette of each written image (top, trousers,
+# After the quick profile's training ({numref}`fig-real-reconstructions`) both memories give back the silhouette of each written image (top, trousers,
 # bag, shoe) and little of its texture, and the images generated from the memory are blurred
 # blends: the picture of a bound that is still at the per-pixel histogram's level.
 

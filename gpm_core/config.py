@@ -2,7 +2,7 @@
 
 A config file has four tables, `[model]`, `[data]`, `[train]`, `[eval]`, plus top-level
 `experiment` and `description`, and `[profiles.<name>.<table>]` tables that override
-fields for a named profile (`quick` runs on a 2-core CPU in minutes, `paper` uses the
+fields for a named profile (`quick` runs on a laptop CPU in minutes, `paper` uses the
 paper's hyper-parameters). `load_config(path, profile)` returns a validated `Config`.
 
 The dataclasses below are the single schema of a training config: models read

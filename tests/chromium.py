@@ -39,7 +39,8 @@ CHECK_JS = r"""
   return JSON.stringify({
     title: document.title,
     tables: document.querySelectorAll('.cell_output table').length,
-    images: imgs.map(i => ({src: i.getAttribute('src'), width: i.naturalWidth, height: i.naturalHeight})),
+    images: imgs.map(i => ({src: i.getAttribute('src'), width: i.naturalWidth, height: i.naturalHeight,
+                          shown_width: i.width})),
     pipe_lines: lines.filter(l => l.startsWith('|') && l.includes('|---')),
     raw_math: lines.filter(l => /\$[^$\s][^$]*\$/.test(l)),
     errors: [...document.querySelectorAll('.cell_output .traceback, .cell_output .stderr')]

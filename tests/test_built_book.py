@@ -17,6 +17,9 @@ from conftest import REPO
 bs4 = pytest.importorskip("bs4", reason="the built-book checks need beautifulsoup4 (the book extra)")
 
 HTML = REPO / "_build" / "html"
+# A figure drawn wider than the page is scaled down, and its 8-pt labels with it: at most 25 %.
+MIN_SCALE = 0.75
+SHRUNK_PENDING = {"07_table1"}  # its figure comes from report.table1, which is being rewritten
 NOTEBOOKS = sorted((REPO / "book").glob("*.ipynb"))
 PIPE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 PIPE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$")
@@ -91,3 +94,15 @@ def test_pages_in_a_browser(nb, browser):
     assert not seen["errors"], f"{page.name}: an output shows an error or warning: {seen['errors'][0]!r}"
     broken = [i["src"] for i in seen["images"] if not i["width"] or not i["height"]]
     assert not broken, f"{page.name}: images that do not load: {broken}"
+
+
+@pytest.mark.parametrize("nb", [pytest.param(p, marks=pytest.mark.xfail(reason="figure of report.table1, being rewritten"))
+                                if p.stem in SHRUNK_PENDING else p for p in NOTEBOOKS], ids=lambda p: p.stem)
+def test_figures_are_legible_in_a_browser(nb, browser):
+    """Figures are drawn at most about 8.6 in wide (fonts >= 8 pt), so the page shows them at
+    75 % of their size or more."""
+    page = _page(nb)
+    browser.open(page)
+    shrunk = [f"{i['src']} ({i['shown_width']} of {i['width']} px)" for i in browser.check()["images"]
+              if i["width"] and i["shown_width"] < MIN_SCALE * i["width"]]
+    assert not shrunk, f"{page.name}: figures too wide to read once fitted to the page: {shrunk}"

@@ -107,27 +107,43 @@ def dkm_curves(analysis: dict) -> dict:
     return out
 
 
-def fig_dkm_fig2(analyses: list[dict]):
+def fig_dkm_fig2(analyses: list[dict], off_scale: float = 10.0):
     """DKM Fig. 2 right: negative conditional ELBO vs episode length, one panel per analysis
-    profile, one colour per model, one line style per number of classes."""
+    profile, one colour per model, one line style per number of classes. A point more than
+    `off_scale` times the panel's smallest value (a diverged GPM episode, up to 1e6 and more)
+    would flatten the rest on a linear axis: it is drawn as a triangle on the top edge,
+    labelled with its value."""
     import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
 
-    fig, axes = plt.subplots(1, len(analyses), figsize=(4.4 * len(analyses), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(analyses), figsize=(4.2 * len(analyses), 3.2), squeeze=False)
     colours = {"gpm": "tab:blue", "dkm": "tab:red"}
     styles = ["-", "--", ":", "-."]
     for ax, a in zip(axes[0], analyses):
         curves = dkm_curves(a)
         classes = sorted({c for _, c in curves})
+        finite = [m for cv in curves.values() for m in cv["mean"] if math.isfinite(m)]
+        cap = off_scale * min(finite) if finite else math.inf
+        shown = [m for m in finite if m <= cap]
+        top = max(shown) + 0.08 * (max(shown) - min(shown) + 1) if shown else cap
         for (model, n_cls), cv in curves.items():
-            ax.errorbar(cv["L"], cv["mean"], yerr=[0 if math.isnan(s) else s for s in cv["sd"]],
+            keep = [i for i, m in enumerate(cv["mean"]) if m <= cap]  # also drops nan and inf
+            ax.errorbar([cv["L"][i] for i in keep], [cv["mean"][i] for i in keep],
+                        yerr=[0 if math.isnan(cv["sd"][i]) else cv["sd"][i] for i in keep],
                         color=colours.get(model), ls=styles[classes.index(n_cls) % len(styles)],
                         marker="D" if model == "dkm" else "o", ms=3, capsize=2,
                         label=f"{model.upper()}, {n_cls} classes")
+            for L, m in zip(cv["L"], cv["mean"]):
+                if math.isfinite(m) and m > cap:
+                    ax.plot([L], [top], marker="^", ms=6, color=colours.get(model), clip_on=False)
+                    ax.annotate(f"{m:.2g}", (L, top), textcoords="offset points", xytext=(6, -4), fontsize=8,
+                                color=colours.get(model))
+        if shown:
+            ax.set_ylim(top=top)
         ax.set_xlabel("episode length L")
         ax.set_ylabel("−conditional ELBO (nats/image)")
         ax.set_title(f"models: {a['config']['capacity']['model_profile']} profile, T = 32", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -132,7 +132,7 @@ ITEMS = (
          ("table2_denoise_omniglot",), "09_denoising", 8),
     Item("gpm-table3-fashion-mnist", GPM, "Table 3: FashionMNIST, bits/dim",
          ("table3_fashion_mnist_gpm", "table3_fashion_mnist_dkm"), "13_real_valued", 10),
-    Item("gpm-table3-cifar100-celeba", GPM, "Table 3: CIFAR100 and CelebA, bits/dim (data not on our machines)",
+    Item("gpm-table3-cifar100-celeba", GPM, "Table 3: CIFAR100 and CelebA, bits/dim (the reader's data; no results yet)",
          ("table3_cifar100_gpm", "table3_cifar100_dkm", "table3_celeba_gpm", "table3_celeba_dkm"),
          "13_real_valued", 10),
     Item("gpm-fig2", GPM, "Fig. 2: Hamming error vs noise level, T = 16",

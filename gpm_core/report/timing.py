@@ -100,7 +100,7 @@ def fig_running_time(doc: dict):
     sweeps = doc["sweeps"]
     has_mem = any(k.endswith("_memory") for k in sweeps["T"]["cells"][0]["times"])
     nrows = 2 if has_mem else 1
-    fig, axes = plt.subplots(nrows, 3, figsize=(12, 3.4 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, 3, figsize=(8.6, 3.0 * nrows + 0.3), squeeze=False)
     titles = {"T": "vs episode length T (K = {K})", "K": "vs memory slots K (T = {T})",
               "steps": "GPM vs Ben-Cohen steps"}
     colors = {"gpm": "C0", "dkm": "C3"}
@@ -123,14 +123,16 @@ def fig_running_time(doc: dict):
                             color=colors[kind] if name != "steps" else f"C{i}",
                             ls="-" if name != "steps" or i == 0 else "--")
             c0 = cells[0]
-            ax.set_title(("memory path: " if suffix else "training step: ")
-                         + titles[name].format(T=c0["T"], K=c0["K"]), fontsize=10)
-            ax.set_xlabel({"T": "T", "K": "K", "pinv_steps": "approximation steps"}[s["x"]])
+            ax.set_title(("memory path\n" if suffix else "training step\n")
+                         + titles[name].format(T=c0["T"], K=c0["K"]), fontsize=9)
+            ax.set_xlabel({"T": "T", "K": "K", "pinv_steps": "approximation steps"}[s["x"]], fontsize=9)
             ax.set_xticks(sorted({c[s["x"]] for c in cells}))
-            ax.set_ylabel("ms per iteration (median)")
+            ax.tick_params(labelsize=8)
+            if col == 0:
+                ax.set_ylabel("ms per iteration (median)", fontsize=9)
             ax.set_ylim(bottom=0)
             ax.legend(fontsize=8)
-    fig.suptitle(f"Running time per iteration, batch {doc['batch']}, {device_label(doc)}", fontsize=10)
+    fig.suptitle(f"Running time per iteration, batch {doc['batch']}, {device_label(doc)}", fontsize=9)
     fig.tight_layout()
     return fig
 
