@@ -77,7 +77,7 @@ cfg = runs[0]["config"]
 # `gpm_core.analyses.denoise` implements it, with every choice the papers leave open in
 # `configs/table2_denoise.toml` and recorded in each artifact:
 
-# %%
+# %% tags=["hide-input"]
 for name, value in {
     "models": ", ".join(cfg["models"]), "model_profile": cfg["model_profile"],
     "seeds": ", ".join(str(s) for s in sorted(r["seed"] for r in runs)),
@@ -148,7 +148,7 @@ for rs in (runs, runs_long):  # the claims of the paragraph above, checked on th
         assert float(row["ink after last read"]) < 0.5 * float(row["clean ink"]), row
         assert abs(float(row["success, ours (%)"]) - float(row["success, blank read-out (%)"])) < 3.0, row
 
-# %%
+# %% tags=["hide-input"]
 assert runs_xlong  # the longest CPU runs: GPM (auto α) keeps some ink, but still no retrieval
 for row in denoise.diagnosis_rows(runs_xlong):
     assert float(row["success, ours (%)"]) < 3.0, row

@@ -149,7 +149,7 @@ for a in fig4:
 fig = capacity.fig_fig4a(fig4)
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 quick = capacity.load("fig4_capacity", "quick")
 rows = capacity.fig4_rows(quick)
 by = {(r["K"], r["T"]): r["recon"] for r in rows}

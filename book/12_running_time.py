@@ -134,7 +134,7 @@ for sweep, what in (("T", "episode length T"), ("K", "memory slots K"), ("steps"
 # ## What the measurements say
 
 
-# %%
+# %% tags=["hide-input"]
 cell, growth, ratio = timing.fig3b_cell, timing.fig3b_growth, timing.fig3b_ratio
 S0 = fig3b["sweeps"]["steps"]["cells"]
 numbers = {

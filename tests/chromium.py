@@ -48,6 +48,14 @@ CHECK_JS = r"""
   });
 })()
 """
+# Waits (10 s at most) for MathJax to typeset, where the page could load it.
+MATHJAX_JS = """
+(async () => {
+  const ready = window.MathJax && MathJax.startup && MathJax.startup.promise;
+  if (ready) await Promise.race([ready, new Promise(r => setTimeout(r, 10000))]);
+  return Boolean(ready);
+})()
+"""
 
 
 def find_chromium() -> str | None:
@@ -162,6 +170,7 @@ class Chromium:
     def screenshot(self, png: Path) -> None:
         """A full-page PNG of the open page."""
         self.evaluate(CHECK_JS)  # waits for the images
+        self.evaluate(MATHJAX_JS)
         size = self.send("Page.getLayoutMetrics", session=True)["cssContentSize"]
         clip = {"x": 0, "y": 0, "width": WIDTH, "height": min(int(size["height"]), 30000), "scale": 1}
         data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
