@@ -234,25 +234,41 @@ for d in variants:
     display(Markdown(timing.step_time_markdown(d)))
 
 
+# %% tags=["hide-input"]
+r = timing.ratio_median  # the median of a paired ratio of a step_time row
+assert [row["config"] for row in steps["rows"]] == ["binarized", "real"], "the words below name these two"
+for row in steps["rows"]:  # the binarized and the real-valued (DMoL) Table 1 sizes
+    for name, value in {"B": row["B"], "T": row["T"], "gpm_vae": r(row, "gpm/vae"), "vae2_vae": r(row, "vae2/vae"),
+                        "gpm_vae2": r(row, "gpm/vae2"), "dkm_vae2": r(row, "dkm/vae2"),
+                        "gpm_memory": row["times"]["gpm_memory"]["median_ms"] / row["times"]["gpm"]["median_ms"],
+                        "dkm_memory": row["times"]["dkm_memory"]["median_ms"] / row["times"]["dkm"]["median_ms"]}.items():
+        glue(f"st_{row['config']}_{name}", value, display=False)
+(d,) = variants
+by_variant = {row["variant"]: row for row in d["rows"]}
+best = min((v for v in by_variant if v != "eager"), key=lambda v: r(by_variant[v], "gpm/gpm eager"))
+for name, value in {"best": best, "best_gpm_eager": r(by_variant[best], "gpm/gpm eager"),
+                    "eager_gpm_vae": r(by_variant["eager"], "gpm/vae"), "best_gpm_vae": r(by_variant[best], "gpm/vae"),
+                    "best_gpm_vae_eager": r(by_variant[best], "gpm/vae eager")}.items():
+    glue(f"var_{name}", value, display=False)
+
 # %% [markdown]
 # In words, from the same artifacts:
-
-# %%
-r = timing.ratio_median  # the median of a paired ratio of a step_time row
-for row in steps["rows"]:
-    display(Markdown(
-        f"- **{row['config']}** ({row['B']} × {row['T']} images): GPM's step takes {r(row, 'gpm/vae'):.2f}× "
-        f"the VAE's, and the VAE with two samples {r(row, 'vae2/vae'):.2f}×; against that decoder-matched "
-        f"baseline GPM takes {r(row, 'gpm/vae2'):.2f}× and DKM {r(row, 'dkm/vae2'):.2f}×. GPM's memory "
-        f"path alone is {row['times']['gpm_memory']['median_ms'] / row['times']['gpm']['median_ms']:.0%} "
-        f"of its step, DKM's {row['times']['dkm_memory']['median_ms'] / row['times']['dkm']['median_ms']:.0%}."))
-for d in variants:
-    rows = {row["variant"]: row for row in d["rows"]}
-    best = min((v for v in rows if v != "eager"), key=lambda v: r(rows[v], "gpm/gpm eager"))
-    display(Markdown(
-        f"- **Speed options** ({best} was the fastest for GPM): GPM's step takes "
-        f"{r(rows[best], 'gpm/gpm eager'):.2f}× the default path's time; GPM/VAE goes from "
-        f"{r(rows['eager'], 'gpm/vae'):.2f} (both default) to {r(rows[best], 'gpm/vae'):.2f} (both {best}), "
-        f"and GPM with {best} over the default VAE is {r(rows[best], 'gpm/vae eager'):.2f}. The VAE gains "
-        f"from the same options, so the ratio between equals moves little: the extra decoder pass of "
-        f"$\\mathcal{{L}}_{{AE}}$ stays."))
+#
+# - **binarized** ({glue:text}`st_binarized_B` × {glue:text}`st_binarized_T` images): GPM's step
+#   takes {glue:text}`st_binarized_gpm_vae:.2f`× the VAE's, and the VAE with two samples
+#   {glue:text}`st_binarized_vae2_vae:.2f`×; against that decoder-matched baseline GPM takes
+#   {glue:text}`st_binarized_gpm_vae2:.2f`× and DKM {glue:text}`st_binarized_dkm_vae2:.2f`×.
+#   GPM's memory path alone is {glue:text}`st_binarized_gpm_memory:.0%` of its step, DKM's
+#   {glue:text}`st_binarized_dkm_memory:.0%`.
+# - **real** ({glue:text}`st_real_B` × {glue:text}`st_real_T` images): GPM's step takes
+#   {glue:text}`st_real_gpm_vae:.2f`× the VAE's, and the VAE with two samples
+#   {glue:text}`st_real_vae2_vae:.2f`×; against that baseline GPM takes
+#   {glue:text}`st_real_gpm_vae2:.2f`× and DKM {glue:text}`st_real_dkm_vae2:.2f`×. GPM's memory
+#   path alone is {glue:text}`st_real_gpm_memory:.0%` of its step, DKM's
+#   {glue:text}`st_real_dkm_memory:.0%`.
+# - **Speed options** ({glue:text}`var_best` was the fastest for GPM): GPM's step takes
+#   {glue:text}`var_best_gpm_eager:.2f`× the default path's time; GPM/VAE goes from
+#   {glue:text}`var_eager_gpm_vae:.2f` (both default) to {glue:text}`var_best_gpm_vae:.2f` (both
+#   {glue:text}`var_best`), and GPM with {glue:text}`var_best` over the default VAE is
+#   {glue:text}`var_best_gpm_vae_eager:.2f`. The VAE gains from the same options, so the ratio
+#   between equals moves little: the extra decoder pass of $\mathcal{L}_{AE}$ stays.

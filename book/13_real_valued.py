@@ -62,6 +62,7 @@ import subprocess
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
+from myst_nb import glue
 
 from gpm_core import baselines, report
 from gpm_core.artifacts import REPO, load_results
@@ -186,24 +187,44 @@ for name, bits in baseline.items():
 #
 # Every line below is computed from the artifacts and configs:
 
-# %%
-lines = []
-for (exp, profile), runs in sorted(groups.items()):
+# %% tags=["hide-input"]
+assert sorted(groups) == [(e, "quick") for e in sorted(EXPERIMENTS)], "the words below name these runs"
+for (exp, profile), runs in groups.items():
     s = report.seed_summary(runs, "bits_per_dim")
-    unseen = report.seed_summary(runs, "unseen_bits_per_dim")
-    kl = report.seed_summary(runs, "kl_w")
     dims = math.prod(runs[0]["data"]["test"]["image_shape"])
     q, p = real_valued.profile_summary(exp, profile), real_valued.profile_summary(exp, "paper")
-    lines.append(
-        f"- `{exp}` ({profile}): {q['filters']} filters and a {q['memory']} memory (paper profile: "
-        f"{p['filters']}, {p['memory']}); {q['images_seen']:,} training images seen in {q['steps']} steps, "
-        f"{q['images_seen'] / p['images_seen']:.1%} of the paper profile's {p['images_seen']:,}; the training "
-        f"bound still falls by {real_valued.end_slope(runs, per_dim=True):.3f} bits/dim per 100 steps at the end. Test bound "
-        f"{s['mean']:.3f} bits/dim, of which the KL of the addressing weights is "
-        f"{kl['mean'] / (dims * math.log(2)):.4f}; on images not written: {unseen['mean']:.3f}; "
-        f"{s['mean'] - baseline['per-pixel histogram']:+.3f} bits/dim from the per-pixel histogram "
-        f"(the paper's value: {real_valued.paper_value('Table 3', 'fashion_mnist', runs[0]['model']).value - baseline['per-pixel histogram']:+.3f}).")
-display(Markdown("\n".join(lines)))
+    paper = real_valued.paper_value("Table 3", "fashion_mnist", runs[0]["model"]).value
+    for name, value in {
+        "filters": q["filters"], "memory": q["memory"], "paper_filters": p["filters"], "paper_memory": p["memory"],
+        "images": q["images_seen"], "steps": q["steps"], "fraction": q["images_seen"] / p["images_seen"],
+        "paper_images": p["images_seen"], "slope": real_valued.end_slope(runs, per_dim=True), "bound": s["mean"],
+        "kl": report.seed_summary(runs, "kl_w")["mean"] / (dims * math.log(2)),
+        "unseen": report.seed_summary(runs, "unseen_bits_per_dim")["mean"],
+        "vs_hist": s["mean"] - baseline["per-pixel histogram"], "paper_vs_hist": paper - baseline["per-pixel histogram"],
+    }.items():
+        glue(f"why_{runs[0]['model']}_{name}", value, display=False)
+
+# %% [markdown]
+# - **GPM** (`table3_fashion_mnist_gpm`, quick): {glue:text}`why_gpm_filters` filters and a
+#   {glue:text}`why_gpm_memory` memory (paper profile: {glue:text}`why_gpm_paper_filters`,
+#   {glue:text}`why_gpm_paper_memory`); {glue:text}`why_gpm_images:,d` training images seen in
+#   {glue:text}`why_gpm_steps` steps, {glue:text}`why_gpm_fraction:.1%` of the paper profile's
+#   {glue:text}`why_gpm_paper_images:,d`; the training bound still falls by
+#   {glue:text}`why_gpm_slope:.3f` bits/dim per 100 steps at the end. Test bound
+#   {glue:text}`why_gpm_bound:.3f` bits/dim, of which the KL of the addressing weights is
+#   {glue:text}`why_gpm_kl:.4f`; on images not written: {glue:text}`why_gpm_unseen:.3f`;
+#   {glue:text}`why_gpm_vs_hist:+.3f` bits/dim from the per-pixel histogram (the paper's value:
+#   {glue:text}`why_gpm_paper_vs_hist:+.3f`).
+# - **DKM** (`table3_fashion_mnist_dkm`, quick): {glue:text}`why_dkm_filters` filters and a
+#   {glue:text}`why_dkm_memory` memory (paper profile: {glue:text}`why_dkm_paper_filters`,
+#   {glue:text}`why_dkm_paper_memory`); {glue:text}`why_dkm_images:,d` training images seen in
+#   {glue:text}`why_dkm_steps` steps, {glue:text}`why_dkm_fraction:.1%` of the paper profile's
+#   {glue:text}`why_dkm_paper_images:,d`; the training bound still falls by
+#   {glue:text}`why_dkm_slope:.3f` bits/dim per 100 steps at the end. Test bound
+#   {glue:text}`why_dkm_bound:.3f` bits/dim, of which the KL of the addressing weights is
+#   {glue:text}`why_dkm_kl:.4f`; on images not written: {glue:text}`why_dkm_unseen:.3f`;
+#   {glue:text}`why_dkm_vs_hist:+.3f` bits/dim from the per-pixel histogram (the paper's value:
+#   {glue:text}`why_dkm_paper_vs_hist:+.3f`).
 
 # %% [markdown]
 # 1. **Size and training length.** The quick profile is a smoke test of the real-valued pipeline,

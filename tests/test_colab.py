@@ -6,6 +6,7 @@ the repository cloned from a local URL."""
 from __future__ import annotations
 
 import os
+import re
 import site
 import subprocess
 import sys
@@ -30,6 +31,10 @@ def test_repository_url_is_said_once():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert config["repository"]["url"] == REPO_URL, "_config.yml repository.url must be gpm_core.REPO_URL"
     assert project["urls"]["Repository"] == REPO_URL, "pyproject.toml [project.urls] must be gpm_core.REPO_URL"
+    ours = REPO_URL.removeprefix("https://github.com/")
+    for page in (REPO / "book").glob("*.md"):  # the book's own links (e.g. the intro's Colab button)
+        for repo in re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)", page.read_text()):
+            assert repo == ours, f"book/{page.name} links to {repo}, not gpm_core.REPO_URL ({ours})"
 
 
 @pytest.mark.parametrize("py", [pytest.param(p, marks=pytest.mark.xfail(

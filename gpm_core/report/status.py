@@ -10,7 +10,9 @@ from pathlib import Path
 
 from ..artifacts import REPO, load_analyses, load_results
 from . import RESULTS
-from .paper_numbers import ITEMS
+from .paper_numbers import DKM, GPM, ITEMS
+
+SHORT = {GPM: "GPM", DKM: "DKM"}  # the paper column of the table: the intro names both papers
 
 
 def _runs_by_experiment(results_dir: Path) -> dict[str, dict[str, int]]:
@@ -74,7 +76,7 @@ def status_markdown(results_dir: str | Path | None = None, book_dir: str | Path 
     head = "| paper | table / figure | status | runs in results/ (per profile) | chapter | issue |\n"
     head += "|---|---|---|---|---|---|\n"
     body = "".join(
-        f"| {r['paper']} | {r['item']} | **{r['status']}** | {r['runs']} | {r['chapter']} | "
+        f"| {SHORT.get(r['paper'], r['paper'])} | {r['item']} | **{r['status']}** | {r['runs']} | {r['chapter']} | "
         f"{r['issue'] or '-'} |\n"
         for r in rows
     )
