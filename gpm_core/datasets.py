@@ -130,15 +130,22 @@ def _cache_dirs() -> list[Path]:
     return [data_root() / "gpm_cache", cache_root()]
 
 
+def _writable_in_root(sub: str) -> bool:
+    """May files be made in <root>/sub? Not when the data root, or an existing folder on the
+    way down to sub, is `read_only`."""
+    folder = data_root()
+    if read_only(folder):
+        return False
+    for part in Path(sub).parts:
+        folder = folder / part
+        if folder.exists() and read_only(folder):
+            return False
+    return True
+
+
 def _cache_dir() -> Path:
     """The cache folder to write: <root>/gpm_cache unless the data root is read-only."""
-    root = data_root()
-    return root / "gpm_cache" if not read_only(root) and not read_only_below(root, "gpm_cache") else cache_root()
-
-
-def read_only_below(root: Path, sub: str) -> bool:
-    """`read_only` of root/sub if it exists (an existing read-only subfolder of a writable root)."""
-    return (root / sub).exists() and read_only(root / sub)
+    return data_root() / "gpm_cache" if _writable_in_root("gpm_cache") else cache_root()
 
 
 def _save_cache(obj: dict, name: str, what: str) -> None:
@@ -214,7 +221,7 @@ def _idx_file(folder: str, name: str) -> Path:
     for path in (raw / name, cached_raw / name):
         if path.exists():
             return path
-    writable = not read_only(root) and not read_only_below(root, folder) and not read_only_below(root, f"{folder}/raw")
+    writable = _writable_in_root(f"{folder}/raw")
     target = raw if writable else cached_raw
     gz = raw / (name + ".gz")
     if gz.exists():
