@@ -97,6 +97,7 @@ def ablation_rows(experiment: str, results_dir=RESULTS, seed: int = 0, base: str
     for arm, r in runs.items():
         m = r["metrics"]
         out.append({"arm": arm, "description": r["description"], "nll_cond": m["nll_cond"]["value"],
+                    "sd": m["nll_cond"]["sd"],  # over the test episodes
                     "change": m["nll_cond"]["value"] - ref,
                     "iid": m.get("nll_cond_iid", {}).get("value"), "kl_w": m["kl_w"]["value"],
                     "step_ms": 1000 * r["train_time_s"] / r["steps"], "steps": r["steps"],
