@@ -7,21 +7,22 @@
     python -m gpm_core status
 
 A subcommand is a (configure(parser), run(args) -> exit code) pair in COMMANDS; add one
-with `register_command`. Known failures print one line, "error: ...", and exit with
-2 (bad config), 3 (training diverged), 4 (data missing or damaged), 5 (checkpoint
-problem, or no trained run where an analysis needs one), 130 (interrupted; re-run the same command to resume).
+with `register_command`. Known failures print one line, "error: <what>; <what to do>",
+and exit with one of EXIT_CODES (printed by --help, tabled in the README).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from .analyses import capacity, denoise, stability
+from .artifacts import ArtifactWriteError, ResultConflictError
 from .config import ConfigError, apply_overrides, load_config
 from .datasets import DataCorruptError, DatasetNotFoundError
 from .evaluate import evaluate_run, format_metrics
@@ -31,6 +32,19 @@ from .train import TrainingDiverged, train, write_result
 
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {}
 
+# exit code -> (exception types, meaning); 0 is success, 130 an interrupt (Ctrl-C).
+EXIT_CODES = {
+    2: ((ConfigError,), "bad config, --set override or argument (--profile, --device, --results-dir)"),
+    3: ((TrainingDiverged,), "training diverged (non-finite loss, metric or gradient); last good checkpoint kept"),
+    4: ((DatasetNotFoundError, DataCorruptError), "dataset missing or damaged (GPM_DATA)"),
+    5: ((CheckpointError, ConfigMismatchError, ResultConflictError, ArtifactWriteError, FileNotFoundError),
+        "checkpoint, run folder or result file: unreadable, of another config, seed or\n"
+        "       --threads, locked by another run, a result of another config in the way\n"
+        "       (--overwrite), not writable or disk full, or no trained run where one is needed"),
+}
+EPILOG = "exit codes:\n  0    done\n" + "".join(f"  {c}    {m}\n" for c, (_, m) in EXIT_CODES.items()) + \
+    "  130  interrupted (Ctrl-C); re-run the same command to resume\n"
+
 
 def register_command(name: str, help: str, configure: Callable, run: Callable) -> None:
     """Add (or replace) subcommand `name`: configure(subparser), run(args) -> int."""
@@ -39,16 +53,33 @@ def register_command(name: str, help: str, configure: Callable, run: Callable) -
 
 def _configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="an experiment file, e.g. configs/table1_omniglot_gpm.toml")
-    p.add_argument("--profile", default="paper", help="profile in the file: quick | paper (default paper)")
+    p.add_argument("--profile", default="paper",
+                   help="a [profiles.X] table of the config (e.g. quick, cpu, cpu_long, an ablation arm), or "
+                        "paper: the file without a profile table (default paper)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, noise and data order (default 0)")
-    p.add_argument("--device", default="auto", help="cpu | cuda | auto (default: cuda if there is one)")
+    p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda if there is one)")
     p.add_argument("--run-dir", default=None, help="checkpoint folder (default runs/<experiment>/<profile>-seed<N>)")
     p.add_argument("--results-dir", default="results", help="where the result JSON goes (default results)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a result JSON of another config at this run's path (refused otherwise)")
     p.add_argument("--fresh", action="store_true", help="discard the run's checkpoint and start from step 0")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config field, e.g. --set train.steps=100 (repeatable)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=_threads, default=None,
+                   help="torch CPU threads, >= 1 (default: torch's choice); a CPU run resumes only with "
+                        "the thread count it started with")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _threads(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a thread count; pass an integer >= 1, or leave "
+                                         f"--threads out for torch's choice")
+    return n
 
 
 def _run_train(args) -> int:
@@ -58,7 +89,8 @@ def _run_train(args) -> int:
     if args.overrides:
         cfg = apply_overrides(cfg, args.overrides)
     result = train(cfg, seed=args.seed, device=args.device, run_dir=args.run_dir,
-                   results_dir=args.results_dir, fresh=args.fresh, progress=not args.no_progress)
+                   results_dir=args.results_dir, fresh=args.fresh, progress=not args.no_progress,
+                   overwrite=args.overwrite)
     print(f"{cfg.experiment} ({cfg.profile}, seed {args.seed}): {result['steps']} steps in "
           f"{result['train_time_s']:.1f} s, final training loss {result['final_loss']:.4f}")
     print(format_metrics(result["metrics"]))
@@ -73,13 +105,15 @@ def _configure_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="cpu | cuda | auto")
     p.add_argument("--results-dir", default="results")
     p.add_argument("--write", action="store_true", help="rewrite the run's result JSON (from a run directory, or the JSON's metrics in place)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --write from a run directory: replace a result JSON of another config")
 
 
 def _run_evaluate(args) -> int:
     from_run_dir = Path(args.run).is_dir()
     evaluate_run(args.run, device=args.device, write=args.write and not from_run_dir)
     if args.write and from_run_dir:  # rebuilt from the checkpoint, as at the end of training
-        print(f"wrote {write_result(args.run, device=args.device, results_dir=args.results_dir)}")
+        print(f"wrote {write_result(args.run, device=args.device, results_dir=args.results_dir, overwrite=args.overwrite)}")
     return 0
 
 
@@ -88,7 +122,12 @@ def _configure_status(p: argparse.ArgumentParser) -> None:
 
 
 def _run_status(args) -> int:
-    print(status_markdown(results_dir=args.results_dir))
+    if args.results_dir is not None and not Path(args.results_dir).is_dir():
+        raise ConfigError(f"--results-dir {args.results_dir} is not a folder; pass the folder that holds "
+                          f"<experiment>/<profile>-seed<N>.json (default: the repository's results/)")
+    with warnings.catch_warnings():  # status names the files it skipped itself
+        warnings.simplefilter("ignore")
+        print(status_markdown(results_dir=args.results_dir))
     return 0
 
 
@@ -104,19 +143,19 @@ register_command("stability", "how close a GPM checkpoint is to the Ben-Cohen di
 
 
 def _exit_code(e: BaseException) -> int | None:
-    for types, code in (((ConfigError,), 2), ((TrainingDiverged,), 3),
-                        ((DatasetNotFoundError, DataCorruptError), 4),
-                        ((CheckpointError, ConfigMismatchError, FileNotFoundError), 5)):
+    for code, (types, _) in EXIT_CODES.items():
         if isinstance(e, types):
             return code
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gpm_core", description=__doc__.split("\n")[0])
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="python -m gpm_core", description=__doc__.split("\n")[0],
+                                     epilog=EPILOG, formatter_class=raw)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help, configure, _) in COMMANDS.items():
-        configure(sub.add_parser(name, help=help, description=help))
+        configure(sub.add_parser(name, help=help, description=help, epilog=EPILOG, formatter_class=raw))
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command][2](args)

@@ -19,6 +19,7 @@ book is a field of one of these files. The JSON schema (key `schema` = RESULT_SC
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
@@ -27,6 +28,7 @@ import os
 import platform
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +49,14 @@ UNITS = {
 }
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+class ArtifactWriteError(OSError):
+    """A checkpoint or result that cannot be written (folder not writable, disk full)."""
+
+
+class ResultConflictError(RuntimeError):
+    """A result JSON of another config is where a run would write its own."""
 
 
 def _git(*args: str) -> str | None:
@@ -104,27 +114,82 @@ def provenance(device: str | torch.device = "cpu") -> dict:
     }
 
 
+def _write_error(path: Path, e: OSError) -> ArtifactWriteError:
+    return ArtifactWriteError(e.errno, f"cannot write {path} ({e.strerror or e}); free disk space or make "
+                                       f"the folder writable, or pass --run-dir / --results-dir elsewhere")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then os.replace (never a half file)."""
+    """Write to a temp file in the same folder, fsync, then os.replace (never a half file).
+    On failure (disk full, no permission) the temp file is removed and ArtifactWriteError
+    says where and why; the previous file at `path` is left as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, e) from None
+    except BaseException:  # KeyboardInterrupt mid-write: no orphaned temp file either
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def check_writable(folder: Path) -> None:
+    """Raise ArtifactWriteError unless files can be created in `folder` (before a long run):
+    a temp file is created and removed in it, or, when it does not exist yet, in its nearest
+    existing ancestor, which must be a folder. Leaves nothing behind."""
+    folder = Path(folder).absolute()
+    base = folder
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise _write_error(folder, NotADirectoryError(20, f"{base} is a file, not a folder"))
+    probe = base / f".write-test.tmp{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+    except OSError as e:
+        raise _write_error(folder, e) from None
+    finally:
+        with contextlib.suppress(OSError):  # a probe that was never created
+            probe.unlink(missing_ok=True)
+
+
+def check_result_slot(path: Path, chash: str, overwrite: bool = False) -> None:
+    """Refuse (ResultConflictError) to replace the result JSON at `path` by one of config
+    `chash` when the stored one has another config_hash (or cannot be read), unless
+    `overwrite`. A re-run of the same config may rewrite it."""
+    path = Path(path)
+    if overwrite or not path.exists():
+        return
+    try:
+        stored = json.loads(path.read_text())
+        old = stored.get("config_hash") if isinstance(stored, dict) else None
+    except (OSError, ValueError):
+        old = "unreadable"
+    if old != chash:
+        raise ResultConflictError(
+            f"{path} holds a result of config {old}, not of this run's config {chash}; pass "
+            f"--results-dir elsewhere to keep it, or --overwrite to replace it on purpose")
 
 
 def result_path(experiment: str, profile: str, seed: int, results_dir="results") -> Path:
     return Path(results_dir) / experiment / f"{profile}-seed{seed}.json"
 
 
-def save_result(result: dict, results_dir="results", state_dict: dict | None = None) -> Path:
+def save_result(result: dict, results_dir="results", state_dict: dict | None = None,
+                overwrite: bool = False) -> Path:
     """Write `result` (see the module docstring) as JSON, and `state_dict` beside it as a
     `.pt` when it fits in STATE_DICT_LIMIT bytes (float32, else float16); otherwise record why
-    not. Returns the JSON path."""
+    not. Returns the JSON path. A JSON of another config_hash already there is not replaced
+    (ResultConflictError, `check_result_slot`) unless `overwrite`."""
     path = result_path(result["experiment"], result["profile"], result["seed"], results_dir)
+    check_result_slot(path, result["config_hash"], overwrite)
     if state_dict is not None:
         result["state_dict"] = _save_small_state_dict(state_dict, path.with_suffix(".pt"))
     text = json.dumps(result, indent=1, sort_keys=False, allow_nan=True)
@@ -187,21 +252,33 @@ def save_analysis(experiment: str, profile: str, seed: int, payload: dict, *, co
     return path
 
 
-def load_analyses(experiment: str | None = None, results_dir="results") -> list[dict]:
+def load_analyses(experiment: str | None = None, results_dir="results", skipped: list | None = None) -> list[dict]:
     """Every analysis JSON (schema ANALYSIS_SCHEMA), as `load_results` does for runs."""
-    return load_results(experiment, results_dir, schema=ANALYSIS_SCHEMA)
+    return load_results(experiment, results_dir, schema=ANALYSIS_SCHEMA, skipped=skipped)
 
 
-def load_results(experiment: str | None = None, results_dir="results", schema: str = RESULT_SCHEMA) -> list[dict]:
+def load_results(experiment: str | None = None, results_dir="results", schema: str = RESULT_SCHEMA,
+                 skipped: list | None = None) -> list[dict]:
     """Every result JSON under `results_dir` (of one experiment if given) with the given
     `schema` (runs by default), sorted by experiment, profile, seed. Each dict gains
-    "path", the file it was read from."""
+    "path", the file it was read from. A file that is not a readable JSON object is
+    skipped: appended to `skipped` as (path, reason) when a list is given, else named in
+    a warning."""
     root = Path(results_dir)
     pattern = f"{experiment}/*.json" if experiment else "*/*.json"
     out = []
     for path in sorted(root.glob(pattern)):
-        with open(path) as f:
-            r = json.load(f)
+        try:
+            with open(path) as f:
+                r = json.load(f)
+            if not isinstance(r, dict):
+                raise ValueError(f"a JSON {type(r).__name__}, not an object")
+        except (OSError, ValueError) as e:
+            if skipped is None:
+                warnings.warn(f"skipped {path}: {e}; restore it (git checkout) or delete it")
+            elif (str(path), str(e)) not in skipped:
+                skipped.append((str(path), str(e)))
+            continue
         if r.get("schema") != schema:
             continue
         r["path"] = str(path)

@@ -131,6 +131,9 @@ W_SAMPLES = ("iid", "shared")
 DATASETS = ("mnist", "fashion_mnist", "omniglot", "cifar10", "cifar100", "celeba",
             "synthetic", "synthetic_rgb")  # synthetic*: tiny fabricated images for tests
 BINARIZE = ("threshold", "stochastic", "none")
+# The side of the images of each dataset that is loaded as it is (gpm_core.datasets resizes
+# only celeba, and makes the synthetic sets at data.image_size).
+NATIVE_SIZE = {"mnist": 28, "fashion_mnist": 28, "omniglot": 28, "cifar10": 32, "cifar100": 32}
 
 # Allowed values of the str fields, and the fields that must be > 0 or >= 0.
 _CHOICES = {
@@ -232,6 +235,20 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("model.w_sample is a memory-model option; set model.w_sample = 'iid' for a VAE")
     if cfg.model.likelihood == "dmol" and cfg.data.binarize != "none":
         raise ConfigError("model.likelihood = 'dmol' models 8-bit images: set data.binarize = 'none'")
+    native = NATIVE_SIZE.get(cfg.data.dataset)
+    if native is not None and cfg.data.image_size != native:
+        raise ConfigError(f"data.image_size = {cfg.data.image_size}: {cfg.data.dataset} images are "
+                          f"{native} x {native} and are not resized; set data.image_size = {native} "
+                          f"(only celeba and the synthetic sets are made at any size)")
+    per_batch = cfg.train.batch_size * cfg.data.episode_length
+    if 0 < cfg.data.train_subset < per_batch:
+        raise ConfigError(f"data.train_subset = {cfg.data.train_subset} images cannot fill one batch of "
+                          f"train.batch_size = {cfg.train.batch_size} episodes x data.episode_length = "
+                          f"{cfg.data.episode_length}; use at least {per_batch}, or 0 for all images")
+    if 0 < cfg.data.test_subset < cfg.data.episode_length:
+        raise ConfigError(f"data.test_subset = {cfg.data.test_subset} images cannot fill one test episode "
+                          f"of data.episode_length = {cfg.data.episode_length}; use at least "
+                          f"{cfg.data.episode_length}, or 0 for all images")
     return cfg
 
 
@@ -250,8 +267,8 @@ def from_dict(raw: dict, profile: str = "paper", where: str = "config") -> Confi
     if not isinstance(profiles, dict):
         raise ConfigError(f"[profiles] in {where} must be a table of tables")
     if profile not in profiles and profile != "paper":
-        raise ConfigError(f"profile {profile!r} is not in {where}; "
-                          f"available profiles: {', '.join(sorted(profiles)) or '(none)'}")
+        raise ConfigError(f"profile {profile!r} is not in {where}; available profiles: "
+                          f"{', '.join([*sorted(profiles), 'paper (the file without a profile table)'])}")
     override = profiles.get(profile, {})
     for section, values in override.items():
         if section == "description":

@@ -9,6 +9,12 @@ originals, torchvision.datasets.Omniglot's layout). Nothing is downloaded unless
 `GPM_DOWNLOAD=1` is set; then torchvision fetches what is missing (for Omniglot, Lake et
 al.'s images: chardata.mat has no download).
 
+Files made from the data (unpacked `.gz` IDX files, the 28x28 Omniglot and the resized
+CelebA caches) go into the data root (`<root>/MNIST/raw/`, `<root>/gpm_cache/`) only when
+it is writable; a read-only root (`read_only`: no write permission, no write bit in its
+mode even for root, or a read-only mount) is never written to, and they go under
+`cache_root()` instead: `GPM_CACHE`, default `~/.cache/gpm_core/cache`.
+
 `load_images(name, split, cfg)` returns an `ImageSet`: uint8 images (N, C, H, W) with
 values in {0, 1} (binarized) or 0..255, labels (N,), and a `meta` dict that says where the
 images came from (`source`) and how they differ from the paper's data (`deviation`, text
@@ -18,8 +24,11 @@ or None; every result artifact carries it). Episodes drawn from an ImageSet are
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import shutil
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +109,63 @@ def data_root() -> Path:
     return Path(os.environ.get("GPM_DATA", "~/.cache/gpm_core/data")).expanduser()
 
 
+def cache_root() -> Path:
+    """Where files made from the data go when the data root is read-only: $GPM_CACHE,
+    default ~/.cache/gpm_core/cache."""
+    return Path(os.environ.get("GPM_CACHE", "~/.cache/gpm_core/cache")).expanduser()
+
+
+def read_only(path: Path) -> bool:
+    """True when nothing may be written into the existing folder `path`: this process may not
+    write there, its mode has no write bit (root may write anyway; the mode says the owner
+    does not want it), or it is on a read-only mount."""
+    try:
+        mode, flags = os.stat(path).st_mode, os.statvfs(path).f_flag
+    except OSError:
+        return True
+    return (not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+            or bool(flags & os.ST_RDONLY))
+
+
+def _cache_dirs() -> list[Path]:
+    """The cache folders to read, in order: <root>/gpm_cache, then cache_root()."""
+    return [data_root() / "gpm_cache", cache_root()]
+
+
+def _writable_in_root(sub: str) -> bool:
+    """May files be made in <root>/sub? Not when the data root, or an existing folder on the
+    way down to sub, is `read_only`."""
+    folder = data_root()
+    if read_only(folder):
+        return False
+    for part in Path(sub).parts:
+        folder = folder / part
+        if folder.exists() and read_only(folder):
+            return False
+    return True
+
+
+def _cache_dir() -> Path:
+    """The cache folder to write: <root>/gpm_cache unless the data root is read-only."""
+    return data_root() / "gpm_cache" if _writable_in_root("gpm_cache") else cache_root()
+
+
+def _save_cache(obj: dict, name: str, what: str) -> None:
+    """torch.save `obj` atomically as <_cache_dir()>/name; warn (never fail) when it cannot."""
+    cache = _cache_dir() / name
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}")
+        try:
+            torch.save(obj, tmp)
+            os.replace(tmp, cache)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as e:
+        warnings.warn(f"could not write the {what} cache {cache} ({e}); it is rebuilt each time; "
+                      f"set GPM_CACHE to a writable folder")
+
+
 def _download_allowed() -> bool:
     return os.environ.get("GPM_DOWNLOAD", "") not in ("", "0")
 
@@ -125,41 +191,74 @@ _WHERE_HINT = ("Point GPM_DATA at the folder that holds the datasets (the README
 # MNIST, FashionMNIST
 # --------------------------------------------------------------------------------------
 
-def _load_idx_dataset(folder: str, split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
+def _idx_class(folder: str):
     import torchvision  # deferred: torchvision's readers only load when these files are read
 
-    cls = {"MNIST": torchvision.datasets.MNIST, "FashionMNIST": torchvision.datasets.FashionMNIST}[folder]
+    return {"MNIST": torchvision.datasets.MNIST, "FashionMNIST": torchvision.datasets.FashionMNIST}[folder]
+
+
+def _gz_md5(folder: str) -> dict[str, str]:
+    """md5 of the .gz files of `folder` (torchvision's own table), by file name."""
+    return {os.path.basename(url): md5 for url, md5 in _idx_class(folder).resources}
+
+
+def _unpack_gz(gz: Path, dest: Path) -> None:
+    """gunzip `gz` to `dest` atomically (temp file, then os.replace)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    try:
+        with gzip.open(gz, "rb") as f_in, open(tmp, "wb") as f_out:
+            shutil.copyfileobj(f_in, f_out)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _idx_file(folder: str, name: str) -> Path:
+    """The unpacked IDX file `name` of `folder`: <root>/<folder>/raw/name, else the one
+    unpacked under cache_root(), else unpacked now from name.gz (into raw/ when the data
+    root is writable, else under cache_root()), else downloaded with GPM_DOWNLOAD=1."""
     root = data_root()
-    raw = root / folder / "raw"
+    raw, cached_raw = root / folder / "raw", cache_root() / folder / "raw"
+    for path in (raw / name, cached_raw / name):
+        if path.exists():
+            return path
+    writable = _writable_in_root(f"{folder}/raw")
+    target = raw if writable else cached_raw
+    gz = raw / (name + ".gz")
+    if gz.exists():
+        expected = _gz_md5(folder)[gz.name]
+        if _md5(gz) != expected:
+            raise DataCorruptError(f"{gz} has md5 {_md5(gz)}, expected {expected}: "
+                                   f"the file is damaged; copy it again. {_WHERE_HINT}")
+        try:
+            _unpack_gz(gz, target / name)
+        except (OSError, EOFError) as e:
+            raise DatasetNotFoundError(f"{folder}: could not unpack {gz} into {target} ({e}); set GPM_CACHE "
+                                       f"to a writable folder with free space") from None
+        return target / name
+    if _download_allowed():
+        _idx_class(folder)(str(root if writable else cache_root()), train=name.startswith("train"), download=True)
+        return target / name
+    raise _not_found(folder, raw / name, f"{_WHERE_HINT} With GPM_DOWNLOAD=1, "
+                     f"torchvision downloads it where the network allows.")
+
+
+def _load_idx_dataset(folder: str, split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
+    from torchvision.datasets.mnist import read_image_file, read_label_file  # deferred, as above
+
     prefix = "train" if split == "train" else "t10k"
-    needed = [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
-    gz_md5 = {os.path.basename(url): md5 for url, md5 in cls.resources}
-    for name in needed:
-        path = raw / name
-        if not path.exists():
-            gz = raw / (name + ".gz")
-            if gz.exists():
-                if _md5(gz) != gz_md5[gz.name]:
-                    raise DataCorruptError(f"{gz} has md5 {_md5(gz)}, expected {gz_md5[gz.name]}: "
-                                           f"the file is damaged; copy it again. {_WHERE_HINT}")
-                if not os.access(raw, os.W_OK):
-                    raise DatasetNotFoundError(
-                        f"{folder}: {gz} is there but {raw} is not writable, so it cannot be "
-                        f"unpacked; set GPM_DATA to a writable copy. {_WHERE_HINT}")
-                cls(str(root), train=split == "train", download=True)  # md5 matches: unpacks offline
-            elif _download_allowed():
-                cls(str(root), train=split == "train", download=True)
-            else:
-                raise _not_found(folder, path, f"{_WHERE_HINT} (torchvision's download=True, where the "
-                                 f"network allows)")
+    paths = {}
+    for name in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"):
+        path = paths[name] = _idx_file(folder, name)
         size, md5 = IDX_MD5[folder][name]
         if path.stat().st_size != size or _md5(path) != md5:
             raise DataCorruptError(
                 f"{path} is damaged ({path.stat().st_size} bytes, expected {size} with md5 {md5}); "
                 f"delete it and unpack it again. {_WHERE_HINT}")
-    ds = cls(str(root), train=split == "train", download=False)
-    images = ds.data.unsqueeze(1).contiguous()  # (N, 1, 28, 28) uint8
-    return images, ds.targets.long(), f"torchvision.datasets.{folder} ({raw})"
+    images = read_image_file(str(paths[f"{prefix}-images-idx3-ubyte"])).unsqueeze(1).contiguous()  # (N, 1, 28, 28)
+    labels = read_label_file(str(paths[f"{prefix}-labels-idx1-ubyte"])).long()
+    return images, labels, f"IDX files of {folder} ({paths[f'{prefix}-images-idx3-ubyte'].parent})"
 
 
 # --------------------------------------------------------------------------------------
@@ -266,17 +365,19 @@ def _omniglot_png_tree(root: Path, download: bool = False) -> torch.Tensor:
 
 def _omniglot_lake(split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The closest split to Burda et al.'s from the original images (see OMNIGLOT_DEVIATION),
-    cached as 28x28 uint8 in <root>/gpm_cache/omniglot28.pt."""
+    cached as 28x28 uint8 in <root>/gpm_cache/omniglot28.pt (or under cache_root() when the
+    data root is read-only)."""
     root = data_root()
-    cache = root / "gpm_cache" / "omniglot28.pt"
-    data = None
-    if cache.exists():
-        try:
-            data = torch.load(cache, weights_only=True)
-            if data.get("version") != OMNIGLOT_CACHE_VERSION:
-                data = None
-        except Exception:
-            warnings.warn(f"{cache} is unreadable; rebuilding it")
+    data, cache = None, None
+    for folder in _cache_dirs():
+        cache = folder / "omniglot28.pt"
+        if cache.exists():
+            try:
+                data = torch.load(cache, weights_only=True)
+                if data.get("version") == OMNIGLOT_CACHE_VERSION:
+                    break
+            except Exception:
+                warnings.warn(f"{cache} is unreadable; rebuilding it")
             data = None
     if data is None:
         ink, source = _omniglot_lake_arrays(root)
@@ -289,13 +390,8 @@ def _omniglot_lake(split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
             "test_images": small[:, 15:].reshape(-1, 1, 28, 28).clone(),  # drawings 16-20
             "test_labels": labels[:, 15:].reshape(-1).clone(),
         }
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".tmp{os.getpid()}")
-            torch.save(data, tmp)
-            os.replace(tmp, cache)
-        except OSError as e:  # a read-only root: work without the cache
-            warnings.warn(f"could not write the Omniglot cache {cache} ({e}); it is rebuilt each time")
+        _save_cache(data, "omniglot28.pt", "Omniglot")
+        cache = _cache_dir() / "omniglot28.pt"
     return data[f"{split}_images"], data[f"{split}_labels"], data["source"] + f" (cache {cache})"
 
 
@@ -316,6 +412,9 @@ def _load_cifar(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor, str]
     if not folder.is_dir():
         if not _download_allowed():
             raise _not_found(name, folder, todo)
+        if read_only(root):
+            raise _not_found(name, folder, "GPM_DOWNLOAD=1 cannot download into a read-only data root; "
+                             "download into a writable folder and point GPM_DATA at it.")
         cls(str(root), train=split == "train", download=True)
     try:
         ds = cls(str(root), train=split == "train", download=False)
@@ -357,13 +456,15 @@ def _load_celeba(split: str, image_size: int) -> tuple[torch.Tensor, torch.Tenso
 
     root = data_root()
     crop = celeba_crop(image_size)
-    cache = root / "gpm_cache" / f"celeba{image_size}-crop{crop}-{CELEBA_CACHE_VERSION}-{split}.pt"
-    if cache.exists():
-        try:
-            d = torch.load(cache, weights_only=True)
-            return d["images"], d["labels"], d["source"]
-        except Exception:
-            warnings.warn(f"{cache} is unreadable; rebuilding it")
+    cache_name = f"celeba{image_size}-crop{crop}-{CELEBA_CACHE_VERSION}-{split}.pt"
+    for folder in _cache_dirs():
+        cache = folder / cache_name
+        if cache.exists():
+            try:
+                d = torch.load(cache, weights_only=True)
+                return d["images"], d["labels"], d["source"]
+            except Exception:
+                warnings.warn(f"{cache} is unreadable; rebuilding it")
     cls = torchvision.datasets.CelebA
     folder = root / cls.base_folder
     todo = ("Put img_align_celeba/ and the list_*.txt and identity_CelebA.txt files there "
@@ -375,7 +476,7 @@ def _load_celeba(split: str, image_size: int) -> tuple[torch.Tensor, torch.Tenso
                              transforms.Resize(image_size, antialias=True), transforms.PILToTensor()])
     try:
         ds = cls(str(root), split=CELEBA_SPLITS[split], target_type="identity", transform=tf,
-                 download=_download_allowed())
+                 download=_download_allowed() and not read_only(root))
     except RuntimeError as e:  # a missing file or a text file whose md5 is not torchvision's
         bad = [f for _, md5, f in cls.file_list
                if not f.endswith(".zip") and (not (folder / f).exists() or _md5(folder / f) != md5)]
@@ -392,13 +493,7 @@ def _load_celeba(split: str, image_size: int) -> tuple[torch.Tensor, torch.Tenso
     labels = ds.identity.reshape(-1).long()
     source = (f"torchvision.datasets.CelebA ({folder}, split {CELEBA_SPLITS[split]}), central "
               f"{crop} x {crop} square, resized to {image_size} x {image_size}")
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".tmp{os.getpid()}")
-        torch.save({"images": images, "labels": labels, "source": source}, tmp)
-        os.replace(tmp, cache)
-    except OSError as e:
-        warnings.warn(f"could not write the CelebA cache {cache} ({e}); it is rebuilt each time")
+    _save_cache({"images": images, "labels": labels, "source": source}, cache_name, "CelebA")
     return images, labels, source
 
 

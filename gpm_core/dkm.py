@@ -8,9 +8,12 @@ exactly as in gpm_core.gpm. As in the paper, M is approximated by its mean R whe
 addressing and reading (DKM section 3, appendix A).
 
 Pure tensor functions; gpm_core.models owns R0, U0 = sigma_u^2 I, sigma_w, the networks.
-Cholesky factors use torch.linalg.cholesky_ex (no host sync), so nothing here raises on a
-matrix that is not positive definite: sigma_xi = 0 with a rank-deficient M, or a degenerate
-U, gives NaN or, when the factorisation happens to finish numerically, huge values. Keep
+Cholesky factors use torch.linalg.cholesky_ex (no host sync), so `address`, `update`,
+`update_batch` and `kl_memory` never raise on a matrix that is not positive definite:
+sigma_xi = 0 with a rank-deficient M, or a degenerate U, gives NaN or, when the
+factorisation happens to finish numerically, FINITE WRONG VALUES. `write` checks what is
+cheap: shapes, dtypes, T >= 1 and sigma_xi > 0 always, and that U0 is symmetric positive
+definite when that costs no host sync (U0 on the CPU) or when asked (`check=True`). Keep
 sigma_xi > 0; the trainer's NaN/inf guard stops a run that gets there.
 """
 
@@ -21,7 +24,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from gpm_core.gpm import ReadTrajectory, kl_w  # noqa: F401  (kl_w is DKM's KL term too)
+from gpm_core.gpm import ReadTrajectory, check_episode, kl_w  # noqa: F401  (kl_w is DKM's KL term too)
 
 
 def _cholesky(A: Tensor) -> Tensor:
@@ -85,7 +88,25 @@ def update_batch(R: Tensor, U: Tensor, Z: Tensor, W: Tensor, sigma_xi: float):
     return R, 0.5 * (U + U.mT)
 
 
-def write(Z: Tensor, R0: Tensor, U0: Tensor, sigma_xi: float, refine: int = 0):
+def _check_write(Z: Tensor, R0: Tensor, U0: Tensor, sigma_xi: float, check: bool | None) -> None:
+    check_episode(Z, R0, "dkm.write", "Z", "R0")
+    K = R0.shape[-2]
+    if not isinstance(U0, Tensor) or U0.ndim < 2 or U0.shape[-2:] != (K, K) or U0.dtype != R0.dtype:
+        got = f"{tuple(U0.shape)} {U0.dtype}" if isinstance(U0, Tensor) else type(U0).__name__
+        raise ValueError(f"dkm.write: U0 must be ({K}, {K}) or (..., {K}, {K}) of dtype {R0.dtype} "
+                         f"(K = {K} rows of R0), got {got}")
+    if not float(sigma_xi) > 0:
+        raise ValueError(f"dkm.write: sigma_xi = {sigma_xi!r}; the observation noise must be > 0")
+    if check or (check is None and U0.device.type == "cpu"):  # a host sync on a GPU
+        U = U0.detach()
+        info = torch.linalg.cholesky_ex(0.5 * (U + U.mT))[1]
+        if (info != 0).any() or not torch.allclose(U, U.mT, rtol=1e-5, atol=1e-6):
+            raise ValueError("dkm.write: U0 is not a symmetric positive definite covariance; the "
+                             "prior row covariance of the memory must be, e.g. sigma_u^2 I")
+
+
+def write(Z: Tensor, R0: Tensor, U0: Tensor, sigma_xi: float, refine: int = 0, *,
+          check: bool | None = None):
     """DKM Algorithm 1, writing: returns (R, U, W).
 
     For t = 1..T: address z_t with the current mean R (eq. 6), then `update` (R, U) with
@@ -95,7 +116,13 @@ def write(Z: Tensor, R0: Tensor, U0: Tensor, sigma_xi: float, refine: int = 0):
     dims; the loop over T is inherent to DKM.
     Z (..., T, C), R0 (K, C) or (..., K, C), U0 (K, K) or (..., K, K);
     W (..., T, K) holds the weights mu_w_t used to write each row.
+    Raises ValueError for T = 0, mismatched sizes or dtypes, sigma_xi <= 0, and a U0 that is
+    not symmetric positive definite. That last check needs the values: it runs when
+    check=True, or with check=None (default) when U0 is on the CPU (free there); on a GPU
+    with check=None it is skipped (a host sync per call) and a U0 that is not positive
+    definite gives finite wrong numbers, not an error.
     """
+    _check_write(Z, R0, U0, sigma_xi, check)
     R, U = R0, U0
     Ws = []
     for t in range(Z.shape[-2]):

@@ -32,6 +32,24 @@ def add_write_noise(
     return Z + sigma_xi * xi
 
 
+def check_episode(Z: Tensor, M0: Tensor, who: str, z_name: str = "Z", m_name: str = "M0") -> None:
+    """Raise ValueError unless Z (..., T, C) with T >= 1 and M0 (K, C) or (..., K, C) are
+    floating-point tensors of one dtype and one code size C. Metadata only: no host sync."""
+    for name, x in ((z_name, Z), (m_name, M0)):
+        if not isinstance(x, Tensor) or x.ndim < 2 or not x.is_floating_point():
+            got = f"shape {tuple(x.shape)}, {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"{who}: {name} must be a floating-point tensor (..., rows, C), got {got}")
+    if Z.shape[-2] == 0:
+        raise ValueError(f"{who}: {z_name} has T = 0 codes (shape {tuple(Z.shape)}); an episode "
+                         f"needs at least one code to write")
+    if Z.shape[-1] != M0.shape[-1]:
+        raise ValueError(f"{who}: code sizes differ: {z_name} {tuple(Z.shape)} has C = {Z.shape[-1]}, "
+                         f"{m_name} {tuple(M0.shape)} has C = {M0.shape[-1]}; both end in the code size C")
+    if Z.dtype != M0.dtype or Z.device != M0.device:
+        raise ValueError(f"{who}: {z_name} is {Z.dtype} on {Z.device} but {m_name} is {M0.dtype} on "
+                         f"{M0.device}; convert one, e.g. {z_name}.to({m_name})")
+
+
 def write(Z_xi: Tensor, M0: Tensor, pinv_memory: Pinv, pinv_weight: Pinv,
           Z_address: Optional[Tensor] = None):
     """Algorithm 1, writing lines 3-4: returns (W0, M).
@@ -42,8 +60,14 @@ def write(Z_xi: Tensor, M0: Tensor, pinv_memory: Pinv, pinv_weight: Pinv,
     Z_xi (..., T, C); M0 (K, C) or (..., K, C). An unbatched M0 is inverted once.
     Z_address (..., T, C), default Z_xi: the codes that W0 is computed from (the authors'
     code adds a second draw of the writing noise there: W0 = (Z_xi + xi') M0^+).
+    Raises ValueError for T = 0 or for sizes, dtypes or devices that do not match
+    (`check_episode`; no host sync).
     """
+    check_episode(Z_xi, M0, "gpm.write", "Z_xi")
     Z_address = Z_xi if Z_address is None else Z_address
+    if Z_address.shape != Z_xi.shape:
+        raise ValueError(f"gpm.write: Z_address {tuple(Z_address.shape)} must have the shape of "
+                         f"Z_xi {tuple(Z_xi.shape)}")
     W0 = Z_address @ pinv_memory(M0)  # (..., T, C) @ (..., C, K) -> (..., T, K)
     M = pinv_weight(W0) @ Z_xi  # (..., K, T) @ (..., T, C) -> (..., K, C)
     return W0, M

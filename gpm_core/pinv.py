@@ -145,6 +145,18 @@ def _check_alpha(A: Tensor, alpha: float) -> None:
         )
 
 
+def _check_input(A: Tensor) -> None:
+    """A must be a floating-point tensor of matrices (..., m, n); checks metadata only (no sync)."""
+    if not isinstance(A, Tensor):
+        raise TypeError(f"ben_cohen_pinv takes a torch.Tensor (..., m, n), got {type(A).__name__}")
+    if A.ndim < 2:
+        raise ValueError(f"ben_cohen_pinv takes matrices (..., m, n), got shape {tuple(A.shape)}; "
+                         f"reshape a vector to (1, n) or (n, 1) first")
+    if not A.is_floating_point():
+        raise TypeError(f"ben_cohen_pinv needs a floating-point tensor, got {A.dtype}; "
+                        f"convert it first, e.g. A.float() or A.double()")
+
+
 def _validate(steps: int, alpha: Alpha) -> None:
     if not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
@@ -171,12 +183,24 @@ def ben_cohen_pinv(
     check=True raises ValueError on NaN/inf input and PinvDivergenceError when a float
     alpha is outside (0, 2/sigma_max^2) or the result is not finite. It syncs with the
     host (and takes an SVD for a float alpha); use check=False in training loops.
+    WARNING: check=False checks nothing about the values. A float alpha above
+    2/sigma_max^2 then returns FINITE GARBAGE, not an error (e.g. entries of 1e8 where
+    A^+ has 0.05): the top singular values grow like |1 - alpha sigma^2|^(2^k). Use
+    alpha="auto", or measure alpha * sigma_max^2 (`python -m gpm_core stability`), or
+    check `penrose_residual(A, X)` when in doubt. The shape and dtype of A are always
+    checked (no sync): (..., m, n), floating point; an empty A gives the empty A^+.
     return_residual=True returns (X, penrose_residual(A, X)).
 
     Each step costs two GEMMs: X (A X) for wide A (an m x m product) and (X A) X for tall
     A (n x n), each fused with the 2X - ... into one baddbmm.
     """
+    _check_input(A)
     _validate(steps, alpha)
+    m, n = A.shape[-2:]
+    batch = A.shape[:-2]
+    if A.numel() == 0:  # A^+ of an empty matrix (or of no matrices) is empty / zero
+        X = A.new_zeros(*batch, n, m)
+        return (X, A.new_zeros(batch)) if return_residual else X
     if check:
         _check_finite(A)
     if isinstance(alpha, str):
@@ -186,8 +210,6 @@ def ben_cohen_pinv(
             _check_alpha(A, float(alpha))
         a = float(alpha)
 
-    m, n = A.shape[-2:]
-    batch = A.shape[:-2]
     A3 = A.reshape(-1, m, n)  # (B, m, n)
     X = (a * A.mT).reshape(-1, n, m)  # (B, n, m)
     for _ in range(steps):
@@ -198,14 +220,27 @@ def ben_cohen_pinv(
     X = X.reshape(*batch, n, m)
 
     if check and not torch.isfinite(X).all():
-        raise PinvDivergenceError(
-            f"the Ben-Cohen iteration produced NaN/inf after {steps} steps (alpha={alpha!r}); "
-            "alpha may be too large for this precision, or A is rank deficient and the extra "
-            "steps amplified rounding errors: use alpha='auto', fewer steps, or float64"
-        )
+        raise PinvDivergenceError(_nonfinite_message(A, steps, alpha))
     if return_residual:
         return X, penrose_residual(A, X)
     return X
+
+
+def _nonfinite_message(A: Tensor, steps: int, alpha: Alpha) -> str:
+    """Why the iteration gave NaN/inf, and what to change (the hint depends on alpha)."""
+    big = float(A.detach().abs().max())
+    limit = torch.finfo(A.dtype).max ** 0.5  # A^T A (the first step) overflows past this
+    if big >= limit / max(A.shape[-2:]):
+        return (f"the Ben-Cohen iteration produced NaN/inf after {steps} steps: A has entries up to "
+                f"{big:.3g}, so its Gram matrix overflows {A.dtype} (max {torch.finfo(A.dtype).max:.3g}); "
+                f"scale A down (A^+ of c A is A^+ / c) or use float64")
+    if alpha == "auto":
+        return (f"the Ben-Cohen iteration produced NaN/inf after {steps} steps with alpha='auto' "
+                f"(always inside the safe range): A is likely rank deficient and the extra steps "
+                f"amplified rounding errors; use fewer steps or float64")
+    return (f"the Ben-Cohen iteration produced NaN/inf after {steps} steps (alpha={alpha!r}); "
+            "alpha may be too large for this precision, or A is rank deficient and the extra "
+            "steps amplified rounding errors: use alpha='auto', a smaller alpha, fewer steps, or float64")
 
 
 def penrose_residual(A: Tensor, X: Tensor) -> Tensor:
@@ -239,6 +274,8 @@ def make_pinv(
 
     method="ben_cohen": `ben_cohen_pinv` with these steps/alpha/check (the paper);
     method="exact": torch.linalg.pinv (an SVD; the limit the iteration converges to).
+    With check=False (the default here, as in training) a float alpha above 2/sigma_max^2
+    is not detected: the result is finite garbage (see `ben_cohen_pinv`).
     """
     if method == "ben_cohen":
         _validate(steps, alpha)

@@ -15,7 +15,14 @@ Guarantees:
   the config hash.
 - Re-running the same command resumes from the last checkpoint; on CPU the resumed run is
   bitwise identical to an uninterrupted one (same batches, same noise, same weights).
-- A checkpoint of another config is never resumed (`--fresh` or another `--run-dir`).
+- A checkpoint of another config is never resumed (`--fresh` or another `--run-dir`), nor,
+  on a CPU, one written with another torch thread count (`--threads`): float sums depend
+  on it, so the result would not be bitwise the uninterrupted one.
+- A run directory is locked (`runs.run_lock`) for the whole run: a second process on it
+  stops at once.
+- Before training, the results folder must be writable and must not hold a result JSON of
+  another config at this run's path (`artifacts.check_result_slot`; `overwrite=True`,
+  `--overwrite`, replaces it on purpose); both are checked again when the result is written.
 - A non-finite loss, metric or gradient stops the run before the optimizer step, naming
   the step and the quantity; the last good checkpoint is left as it was.
 
@@ -37,13 +44,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .artifacts import RESULT_SCHEMA, provenance, save_result
+from .artifacts import RESULT_SCHEMA, check_result_slot, check_writable, provenance, result_path, save_result
 from .config import Config, config_from_dict, config_hash, to_dict
 from .datasets import ImageSet
 from .episodes import EpisodeSampler, test_episodes
 from .evaluate import evaluate_model, score_episodes
 from .runs import (CHECKPOINT, CHECKPOINT_FORMAT, ConfigMismatchError, build_model, default_run_dir,
-                   load_checkpoint, load_data, resolve_device, rng_state, save_checkpoint,
+                   load_checkpoint, load_data, resolve_device, rng_state, run_lock, save_checkpoint,
                    set_determinism, set_rng_state)
 
 CURVE_POINTS = 200  # loss-curve entries kept in the result JSON
@@ -84,11 +91,20 @@ def _first_nonfinite_grad(model: torch.nn.Module) -> str | None:
 # --------------------------------------------------------------------------------------
 
 def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="results",
-          fresh: bool = False, progress: bool = True) -> dict:
-    """Train (or resume) one run and write its result JSON; returns the result dict."""
+          fresh: bool = False, progress: bool = True, overwrite: bool = False) -> dict:
+    """Train (or resume) one run and write its result JSON; returns the result dict.
+    `overwrite` replaces a result JSON of another config at this run's path (else refused,
+    before training starts)."""
     device = resolve_device(device)
-    set_determinism(seed)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg, seed)
+    check_writable(result_path(cfg.experiment, cfg.profile, seed, results_dir).parent)  # now, not after training
+    with run_lock(run_dir):
+        return _train(cfg, seed, device, run_dir, results_dir, fresh, progress, overwrite)
+
+
+def _train(cfg: Config, seed: int, device: torch.device, run_dir: Path, results_dir, fresh: bool,
+           progress: bool, overwrite: bool) -> dict:
+    set_determinism(seed)
     ckpt_path = run_dir / CHECKPOINT
     chash = config_hash(cfg)
     if fresh and ckpt_path.exists():
@@ -100,6 +116,15 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
             f"{ck['config'].get('experiment')}, profile {ck['config'].get('profile')}, seed {ck['seed']}), "
             f"not to the one asked for, {chash} (experiment {cfg.experiment}, profile {cfg.profile}, "
             f"seed {seed}); pass --fresh to discard that checkpoint, or --run-dir to train elsewhere")
+    threads = torch.get_num_threads()
+    if (ck is not None and device.type == "cpu" and ck["step"] < cfg.train.steps
+            and ck.get("threads", threads) != threads):
+        raise ConfigMismatchError(
+            f"{ckpt_path} was written with {ck['threads']} torch CPU threads, this process has {threads}; "
+            f"a resumed CPU run is bitwise the uninterrupted one only with the same count: resume with "
+            f"--threads {ck['threads']}, or pass --fresh to restart from step 0")
+    # a result of another config at this run's path: refused now, not after training
+    check_result_slot(result_path(cfg.experiment, cfg.profile, seed, results_dir), chash, overwrite)
 
     train_set = load_data(cfg, "train")
     model = build_model(cfg.model, image_shape=train_set.image_shape).to(device)
@@ -138,6 +163,7 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
             "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(), "rng": rng_state(),
             "curve": curve, "window": window, "elapsed_s": train_seconds(),
             "resumes": resumes, "device": str(device), "test_curve": test_curve,
+            "threads": torch.get_num_threads(),
         })
         last_good = step
 
@@ -146,7 +172,8 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
                 if last_good is not None else "no checkpoint had been written yet")
         return TrainingDiverged(
             f"step {step + 1}: {what} is {value}; training stopped before the update, {kept}. "
-            f"Lower train.lr (or raise model.alpha_*) and restart with --fresh")
+            f"Lower train.lr, or lower a fixed model.alpha_* (or set it to \"auto\": above "
+            f"2/sigma_max^2 the pseudo-inverse diverges), and restart with --fresh")
 
     def train_seconds() -> float:  # training time so far, test-curve scoring excluded
         return elapsed + time.time() - t0 - eval_spent
@@ -214,11 +241,11 @@ def train(cfg: Config, seed: int = 0, device="auto", run_dir=None, results_dir="
         raise
     bar.close()
     return _finish(cfg, seed, model, device, run_dir, results_dir, curve, step,
-                   train_seconds(), resumes, train_set.meta, test_curve)
+                   train_seconds(), resumes, train_set.meta, test_curve, overwrite)
 
 
 def _finish(cfg, seed, model, device, run_dir, results_dir, curve, step, train_time, resumes,
-            train_meta, test_curve=()) -> dict:
+            train_meta, test_curve=(), overwrite: bool = False) -> dict:
     t0 = time.time()
     test_set = load_data(cfg, "test")
     ev = evaluate_model(model, test_set, cfg, device)
@@ -240,14 +267,20 @@ def _finish(cfg, seed, model, device, run_dir, results_dir, curve, step, train_t
         "deviation": train_meta.get("deviation"),
         "run_dir": str(run_dir),
     }
-    path = save_result(result, results_dir, state_dict=model.state_dict())
+    path = save_result(result, results_dir, state_dict=model.state_dict(), overwrite=overwrite)
     result["path"] = str(path)
     return result
 
 
-def write_result(run_dir, device="auto", results_dir="results") -> Path:
-    """Rebuild a finished run's result JSON from its checkpoint (evaluate --write)."""
+def write_result(run_dir, device="auto", results_dir="results", overwrite: bool = False) -> Path:
+    """Rebuild a finished run's result JSON from its checkpoint (evaluate --write); a result
+    of another config at its path is replaced only with `overwrite`."""
     device = resolve_device(device)
+    with run_lock(run_dir):
+        return _write_result(run_dir, device, results_dir, overwrite)
+
+
+def _write_result(run_dir, device, results_dir, overwrite: bool) -> Path:
     ck = load_checkpoint(Path(run_dir) / CHECKPOINT)
     cfg = config_from_dict(ck["config"])
     set_determinism(ck["seed"])
@@ -255,5 +288,5 @@ def write_result(run_dir, device="auto", results_dir="results") -> Path:
     model = build_model(cfg.model, image_shape=train_meta["image_shape"]).to(device)
     model.load_state_dict(ck["model"])
     result = _finish(cfg, ck["seed"], model, device, run_dir, results_dir, list(ck["curve"]),
-                     ck["step"], ck["elapsed_s"], ck["resumes"], train_meta, ck.get("test_curve", ()))
+                     ck["step"], ck["elapsed_s"], ck["resumes"], train_meta, ck.get("test_curve", ()), overwrite)
     return Path(result["path"])

@@ -62,10 +62,11 @@ def tiny_toml(path: Path, kind: str = "gpm", likelihood: str = "bernoulli", step
 
 @pytest.fixture
 def data_root(tmp_path, monkeypatch) -> Path:
-    """An empty data root, set as GPM_DATA for the test."""
+    """An empty data root, set as GPM_DATA for the test (and an empty GPM_CACHE beside it)."""
     root = tmp_path / "data"
     root.mkdir()
     monkeypatch.setenv("GPM_DATA", str(root))
+    monkeypatch.setenv("GPM_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GPM_DOWNLOAD", raising=False)
     return root
 

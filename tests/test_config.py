@@ -168,7 +168,8 @@ def test_profiles_override_and_hash(tmp_path):
 
 def test_overrides_and_round_trip(tmp_path):
     cfg = load_config(tiny_toml(tmp_path / "t.toml"))
-    cfg2 = apply_overrides(cfg, ["train.steps=9", "model.alpha_memory=auto", "data.dataset=mnist"])
+    cfg2 = apply_overrides(cfg, ["train.steps=9", "model.alpha_memory=auto", "data.dataset=mnist",
+                                "data.image_size=28"])  # MNIST is 28 x 28 (16 is refused)
     assert (cfg2.train.steps, cfg2.model.alpha_memory, cfg2.data.dataset) == (9, "auto", "mnist")
     assert cfg.train.steps != 9  # the original is untouched
     with pytest.raises(ConfigError, match="expected SECTION.KEY=VALUE"):

@@ -4,10 +4,14 @@ output shapes, counted noise draws, a hand-drawn sample, and a training run with
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from gpm_core import gpm
+from gpm_core.artifacts import RESULT_SCHEMA
+from gpm_core.report import table1
 from gpm_core.datasets import load_images
 from gpm_core.episodes import test_episodes
 from gpm_core.config import ConfigError, ModelConfig, apply_overrides, load_config
@@ -136,3 +140,52 @@ def test_test_curve_changes_nothing_in_training(tmp_path):
     model.load_state_dict(wb)
     X = test_episodes(test_set, cfg.data.episode_length, cfg.eval.episodes, cfg.eval.seed)[:2]
     assert score_episodes(model, X, cfg.eval.seed) == pytest.approx(b["test_curve"][-1]["nll_cond"], rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- report.table1
+
+def _fake_result(tmp_path, experiment, profile, seed, nll, curve=(), w_sample="shared", log_sigma_w=0.0):
+    """A minimal result JSON (+ state_dict holding log_sigma_w) as `train` writes it."""
+    folder = tmp_path / experiment
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"log_sigma_w": torch.tensor(log_sigma_w)}, folder / f"{profile}-seed{seed}.pt")
+    metric = lambda v: {"value": v, "unit": "nats/image", "sd": 1.0, "n": 4}  # noqa: E731
+    doc = {"schema": RESULT_SCHEMA, "experiment": experiment, "description": f"arm {profile}",
+           "profile": profile, "seed": seed, "model": "gpm", "dataset": "omniglot",
+           "metrics": {"nll_cond": metric(nll), "nll_cond_iid": metric(3 * nll), "nll_cond_shared": metric(nll),
+                       "kl_w": metric(1.0)},
+           "config": {"model": {"w_sample": w_sample}, "train": {"batch_size": 8}},
+           "steps": 100, "train_time_s": 20.0, "wall_time_s": 21.0, "git_commit": "abc", "device": {"type": "cpu"},
+           "test_curve": list(curve), "state_dict": {"path": f"{profile}-seed{seed}.pt"}}
+    (folder / f"{profile}-seed{seed}.json").write_text(json.dumps(doc))
+
+
+def test_time_to_interpolates_between_scored_points():
+    r = {"test_curve": [{"step": 100, "train_time_s": 10.0, "nll_cond": 90.0},
+                        {"step": 200, "train_time_s": 30.0, "nll_cond": 70.0},
+                        {"step": 300, "train_time_s": 50.0, "nll_cond": 60.0}]}
+    # 80 is half way from 90 (step 100, 10 s) to 70 (step 200, 30 s)
+    assert table1.time_to(r, 80.0) == {"step": 150.0, "train_time_s": 20.0}
+    assert table1.time_to(r, 95.0) == {"step": 100, "train_time_s": 10.0}  # already below at the first point
+    assert table1.time_to(r, 50.0) is None and table1.time_to({}, 80.0) is None
+
+
+def test_table1_rows_ablation_and_draws_from_results(tmp_path):
+    _fake_result(tmp_path, "table1_omniglot_gpm_authors", "cpu", 0, 30.0)
+    _fake_result(tmp_path, "table1_omniglot_gpm_authors", "cpu", 1, 34.0)
+    rows = table1.table1(results_dir=tmp_path, datasets=("omniglot",))
+    cell = next(r for r in rows if r["experiment"] == "table1_omniglot_gpm_authors" and r["profile"] == "cpu")
+    assert cell["ours"] == 32.0 and cell["n_seeds"] == 2 and cell["per_seed"] == {0: 30.0, 1: 34.0}
+    assert cell["ratio"] == pytest.approx(32.0 / 25.68) and cell["gap"] == pytest.approx(32.0 - 25.68)
+    missing = [r for r in rows if r["ours"] is None]
+    assert len(missing) == len(rows) - 1  # every other row x profile is shown as missing
+    draws = table1.draw_rows(["table1_omniglot_gpm_authors"], results_dir=tmp_path)
+    assert draws == [{"experiment": "table1_omniglot_gpm_authors", "profile": "cpu", "trained with": "shared",
+                      "iid": 96.0, "shared": 32.0, "n_seeds": 2, "sigma_w": [1.0, 1.0]}]
+    _fake_result(tmp_path, "ablation_x", "authors", 0, 100.0)
+    _fake_result(tmp_path, "ablation_x", "lr", 0, 60.0)
+    abl = table1.ablation_rows("ablation_x", results_dir=tmp_path)
+    assert [(r["arm"], r["change"]) for r in abl] == [("authors", 0.0), ("lr", -40.0)]
+    assert abl[0]["step_ms"] == 200.0 and abl[1]["description"] == "arm lr"
+    with pytest.raises(FileNotFoundError, match="train the arms"):
+        table1.ablation_rows("ablation_x", results_dir=tmp_path, base="nope")

@@ -124,8 +124,8 @@ def test_speed_options_keep_old_hashes_and_train_the_same_objective(tmp_path, da
     deterministic = torch.are_deterministic_algorithms_enabled()
     try:
         with torch.random.fork_rng(devices=[]):
-            runs = [train(c, seed=0, device="cpu", run_dir=tmp_path / f"run{i}", results_dir=tmp_path / "r",
-                          progress=False) for i, c in enumerate((cfg, fast))]
+            runs = [train(c, seed=0, device="cpu", run_dir=tmp_path / f"run{i}", results_dir=tmp_path / f"r{i}",
+                          progress=False) for i, c in enumerate((cfg, fast))]  # two configs: two results
     finally:
         torch.use_deterministic_algorithms(deterministic)
     a, b = ([p["loss"] for p in r["loss_curve"]] for r in runs)

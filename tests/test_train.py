@@ -108,7 +108,7 @@ def test_other_config_is_not_resumed(tmp_path):
     msg = str(e.value)
     assert config_hash(cfg) in msg and config_hash(other) in msg and "--fresh" in msg and "--run-dir" in msg
     r = train(other, seed=0, device="cpu", run_dir=tmp_path / "runs" / "r", results_dir=tmp_path / "results",
-              fresh=True, progress=False)
+              fresh=True, progress=False, overwrite=True)  # the result of cfg is replaced on purpose
     assert r["config_hash"] == config_hash(other)
 
 

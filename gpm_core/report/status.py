@@ -15,28 +15,31 @@ from .paper_numbers import DKM, GPM, ITEMS
 SHORT = {GPM: "GPM", DKM: "DKM"}  # the paper column of the table: the intro names both papers
 
 
-def _runs_by_experiment(results_dir: Path) -> dict[str, dict[str, int]]:
+def _runs_by_experiment(results_dir: Path, skipped: list | None = None) -> dict[str, dict[str, int]]:
     """experiment -> profile -> number of finished runs (result JSONs) and analyses of
-    trained models (analysis JSONs) in results_dir."""
+    trained models (analysis JSONs) in results_dir; unreadable files go to `skipped`."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for r in load_results(results_dir=results_dir) + load_analyses(results_dir=results_dir):
+    for r in (load_results(results_dir=results_dir, skipped=skipped)
+              + load_analyses(results_dir=results_dir, skipped=skipped)):
         counts[r["experiment"]][r.get("profile", "?")] += 1
     return counts
 
 
-def status_rows(results_dir: str | Path | None = None, book_dir: str | Path | None = None) -> list[dict]:
+def status_rows(results_dir: str | Path | None = None, book_dir: str | Path | None = None,
+                skipped: list | None = None) -> list[dict]:
     """One row per item of `paper_numbers.ITEMS`: paper, item, runs found, chapter, status.
 
     status is "reproduced (paper profile)" when every experiment of the item has runs with
     the paper's hyper-parameters and a chapter renders them; "CPU profiles only" when the
     chapter renders only CPU runs (shorter than the paper's training);
     "derived" for a mathematical statement checked in a chapter; "illustration (nothing to
-    measure)" for a diagram; "partial" when some runs or
-    the chapter exist; "open" otherwise.
+    measure)" for a diagram; "partial" when some runs or the chapter exist; "open" otherwise.
+    JSON files that cannot be read are not counted; they are appended to `skipped` as
+    (path, reason) when a list is given.
     """
     results_dir = Path(results_dir) if results_dir is not None else RESULTS
     book_dir = Path(book_dir) if book_dir is not None else REPO / "book"
-    runs = _runs_by_experiment(results_dir) if results_dir.exists() else {}
+    runs = _runs_by_experiment(results_dir, skipped) if results_dir.exists() else {}
     rows = []
     for item in ITEMS:
         has_chapter = bool(item.chapter) and (book_dir / f"{item.chapter}.ipynb").exists()
@@ -71,8 +74,10 @@ def status_rows(results_dir: str | Path | None = None, book_dir: str | Path | No
 
 
 def status_markdown(results_dir: str | Path | None = None, book_dir: str | Path | None = None) -> str:
-    """The status table as Markdown (the book displays it; the CLI prints it)."""
-    rows = status_rows(results_dir, book_dir)
+    """The status table as Markdown (the book displays it; the CLI prints it), then one
+    line per result file that could not be read (not counted)."""
+    skipped: list = []
+    rows = status_rows(results_dir, book_dir, skipped)
     head = "| paper | table / figure | status | runs in results/ (per profile) | chapter | issue |\n"
     head += "|---|---|---|---|---|---|\n"
     body = "".join(
@@ -80,4 +85,5 @@ def status_markdown(results_dir: str | Path | None = None, book_dir: str | Path 
         f"{r['issue'] or '-'} |\n"
         for r in rows
     )
-    return head + body
+    notes = "".join(f"\nskipped {path}: {why}; restore it (git checkout) or delete it\n" for path, why in skipped)
+    return head + body + notes

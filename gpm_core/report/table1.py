@@ -13,6 +13,9 @@ Algorithm 1); DKM and the VAE use the same networks (the authors' ResNet-BatchNo
 from __future__ import annotations
 
 import math
+from pathlib import Path
+
+import torch
 
 from ..artifacts import load_results
 from ..baselines import independent_pixel_nll  # noqa: F401 (for book/07_table1)
@@ -76,12 +79,8 @@ def draw_rows(experiments, profiles=PROFILES, results_dir=RESULTS) -> list[dict]
 
 
 def sigma_w_of(result: dict) -> float:
-    """The trained sigma_w of a stored GPM/DKM run (from its state_dict in results/)."""
-    import torch  # deferred: only this reads a state_dict
-
-    from ..artifacts import REPO
-
-    path = REPO / "results" / result["experiment"] / result["state_dict"]["path"]
+    """The trained sigma_w of a stored GPM/DKM run (from its state_dict beside its JSON)."""
+    path = Path(result["path"]).parent / result["state_dict"]["path"]
     return float(torch.load(path, map_location="cpu", weights_only=True)["log_sigma_w"].exp())
 
 
@@ -98,6 +97,7 @@ def ablation_rows(experiment: str, results_dir=RESULTS, seed: int = 0, base: str
     for arm, r in runs.items():
         m = r["metrics"]
         out.append({"arm": arm, "description": r["description"], "nll_cond": m["nll_cond"]["value"],
+                    "sd": m["nll_cond"]["sd"],  # over the test episodes
                     "change": m["nll_cond"]["value"] - ref,
                     "iid": m.get("nll_cond_iid", {}).get("value"), "kl_w": m["kl_w"]["value"],
                     "step_ms": 1000 * r["train_time_s"] / r["steps"], "steps": r["steps"],
