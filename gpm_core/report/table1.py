@@ -78,6 +78,26 @@ def draw_rows(experiments, profiles=PROFILES, results_dir=RESULTS) -> list[dict]
     return out
 
 
+def decomposition_rows(experiments, profiles=PROFILES, results_dir=RESULTS) -> list[dict]:
+    """Where each run's test bound goes: nll_cond = recon + KL(q(W) || p(W)) per image, the
+    trained sigma_w, and, from the training curve, the auto-encoder term L_AE at the end and
+    the KL on training episodes at a quarter of the run and at the end; one row per run."""
+    groups = group_runs(results_dir, experiments)
+    out = []
+    for exp in experiments:
+        for profile in profiles:
+            for r in groups.get((exp, profile), []):
+                m, last = r["metrics"], r["loss_curve"][-1]
+                quarter = min(r["loss_curve"], key=lambda p: abs(p["step"] - r["steps"] / 4))
+                out.append({"run": f"{exp} {profile} seed {r['seed']}", "nll_cond": m["nll_cond"]["value"],
+                            "recon": m["recon"]["value"], "kl_w": m["kl_w"]["value"],
+                            "kl_share": m["kl_w"]["value"] / m["nll_cond"]["value"],
+                            "train_ae": last.get("ae"), "train_kl_w": last.get("kl_w"),
+                            "train_kl_w_quarter": quarter.get("kl_w"),
+                            "sigma_w": sigma_w_of(r) if r["model"] != "vae" else None})
+    return out
+
+
 def sigma_w_of(result: dict) -> float:
     """The trained sigma_w of a stored GPM/DKM run (from its state_dict beside its JSON)."""
     path = Path(result["path"]).parent / result["state_dict"]["path"]
@@ -130,9 +150,9 @@ def time_to_rows(results: list[dict], level: float = AUTHORS_CODE["time_to_71"].
         t = time_to(r, level)
         out.append({"run": f"{r['experiment']} {r['profile']} seed {r['seed']}",
                     "step_ms": 1000 * r["train_time_s"] / r["steps"],
-                    "step": None if t is None else round(t["step"]),
-                    "seconds": None if t is None else t["train_time_s"],
-                    "ratio": None if t is None else t["train_time_s"] / ref})
+                    "step": f"not reached in {r['steps']}" if t is None else round(t["step"]),
+                    "seconds": "–" if t is None else t["train_time_s"],
+                    "ratio": "–" if t is None else t["train_time_s"] / ref})
     return out
 
 
@@ -212,28 +232,57 @@ def fig_training_curves(groups: dict[tuple[str, str], list[dict]], key: str = "e
 
 
 def fig_test_curves(results: list[dict], labels: list[str] | None = None, x: str = "step",
-                    levels: dict[str, float] | None = None, title: str = ""):
+                    levels: dict[str, float] | None = None, title: str = "", ymax: float | None = None):
     """The test bound (nll_cond on the curve episodes, `train.eval_every`) of each run against
-    the step or the training time (x = 'train_time_s'), log y-axis, with horizontal reference
-    `levels` {label: value} (e.g. the paper's number)."""
+    the step or the training time (x = 'train_time_s', in minutes), log y-axis, with horizontal
+    reference `levels` {label: value} (e.g. the paper's number). With `ymax`, the axis stops
+    there and a run that goes above it is marked "(off scale)" in the legend."""
     import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
+    from matplotlib.ticker import FuncFormatter
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    colours = plt.get_cmap("tab20").colors
     for i, r in enumerate(results):
         curve = r.get("test_curve") or []
         label = labels[i] if labels else f"{r['experiment']} {r['profile']} seed {r['seed']}"
+        if ymax is not None and any(p["nll_cond"] > ymax for p in curve):
+            label += " (off scale)"
         xs = [p[x] / (60 if x == "train_time_s" else 1) for p in curve]
-        ax.plot(xs, [p["nll_cond"] for p in curve], marker=".", lw=1.2, ms=3, label=label)
+        ax.plot(xs, [p["nll_cond"] for p in curve], marker=".", lw=1.2, ms=3, label=label,
+                color=colours[(2 * i) % 20 + (2 * i) // 20 % 2])
     for name, value in (levels or {}).items():
         ax.axhline(value, color="k", lw=0.8, ls=":")
         ax.annotate(name, (ax.get_xlim()[1], value), ha="right", va="bottom", fontsize=9)
     ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 60, not 6 x 10^1
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    if ymax is not None:
+        ax.set_ylim(top=ymax)
     ax.set_xlabel("training step" if x == "step" else "training time (minutes, one CPU thread)", fontsize=10)
     ax.set_ylabel("test bound (nats/image)", fontsize=10)
     ax.tick_params(labelsize=9)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, ncol=2)
+    if results:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def fig_table1_curves(dataset: str, profiles=("cpu", "cpu_long"), results_dir=RESULTS):
+    """The test curves of every Table 1 run of `dataset` (rows `ROWS`, `profiles`) against the
+    training time, with the paper's GPM value as a reference line; a figure that says so when
+    no run has a test curve yet."""
+    experiments = {f"table1_{dataset}_{suffix}" for _, suffix, _ in ROWS}
+    runs = sorted((r for r in load_results(results_dir=results_dir)
+                   if r["experiment"] in experiments and r["profile"] in profiles and r.get("test_curve")),
+                  key=lambda r: (r["experiment"], r["profile"], r["seed"]))
+    paper = TABLE1[("gpm", dataset)].value
+    fig = fig_test_curves(runs, [f"{r['experiment'].removeprefix(f'table1_{dataset}_')} {r['profile']} "
+                                 f"seed {r['seed']}" for r in runs],
+                          x="train_time_s", title=f"binarized {dataset}", levels={f"paper GPM {paper}": paper})
+    if not runs:
+        fig.axes[0].text(0.5, 0.5, "no run with a test curve yet", ha="center", transform=fig.axes[0].transAxes)
     return fig
