@@ -14,7 +14,7 @@ from conftest import REPO
 PACKAGE = REPO / "gpm_core"
 MATH = {"pinv", "gpm", "dkm", "nets", "likelihoods", "models", "corruptions"}
 PIPELINE = {"config", "datasets", "episodes", "runs", "train", "evaluate", "artifacts", "baselines"}
-PART_II = ["08_reconstructions", "09_denoising", "10_attractor_dynamics", "11_capacity",
+PART_II = ["07_table1", "08_reconstructions", "09_denoising", "10_attractor_dynamics", "11_capacity",
            "12_running_time", "13_real_valued", "status"]
 
 
