@@ -172,9 +172,16 @@ class Chromium:
         self.evaluate(CHECK_JS)  # waits for the images
         self.evaluate(MATHJAX_JS)
         size = self.send("Page.getLayoutMetrics", session=True)["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": WIDTH, "height": min(int(size["height"]), 30000), "scale": 1}
-        data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
-                                                    "clip": clip}, session=True)["data"]
+        height = min(int(size["height"]), 30000)
+        # a viewport as tall as the page: capturing beyond a short viewport shifts the theme's
+        # centred layout sideways in the picture
+        self.send("Emulation.setDeviceMetricsOverride",
+                  {"width": WIDTH, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=True)
+        try:
+            data = self.send("Page.captureScreenshot", {"format": "png"}, session=True)["data"]
+        finally:
+            self.send("Emulation.setDeviceMetricsOverride",
+                      {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False}, session=True)
         Path(png).write_bytes(base64.b64decode(data))
 
 
