@@ -110,11 +110,11 @@ if RETRAIN:  # the same command that produced results/ (see scripts/train-all)
 # - **Data.** Binarized by a fixed threshold at 0.5, as the official GPM code does. Omniglot:
 #   Burda et al.'s 28×28 split is not available to us; we rebuild the closest split from Lake et
 #   al.'s images (the deviation note below).
-# - **Training.** `cpu`: 8,000 steps of 8 episodes (5,000 for DKM, whose sequential writing
-#   makes a step about 1.5 times as long), Adam at $2\cdot10^{-3}$ ($10^{-3}$ for DKM) halved
-#   every quarter of the run, gradient clipping at 10, `channels_last` (1.7 times faster steps
-#   on a CPU): at most 30 minutes of one CPU thread. `cpu_long`: 32,000 steps (24,000 for DKM)
-#   at $10^{-3}$ halved every quarter, at most 2.5 hours, resumable. `paper`: 15,000 steps of 32
+# - **Training.** `cpu`: 8,000 steps of 8 episodes, Adam at $2\cdot10^{-3}$ ($10^{-3}$ for DKM,
+#   whose sequential writing we have not tried at the higher rate) halved every quarter of the
+#   run, gradient clipping at 10, `channels_last` (1.7 times faster steps on a CPU): at most 30
+#   minutes of one CPU thread. `cpu_long`: 32,000 steps at $10^{-3}$ halved every quarter, at
+#   most 2.5 hours, resumable. `paper`: 15,000 steps of 32
 #   episodes at the authors' $3\cdot10^{-4}$, for a GPU. The learning rates come from the
 #   ablation below; the weight decay and $\alpha$ are each row's own (the table above;
 #   `configs/`).
