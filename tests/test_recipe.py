@@ -165,8 +165,8 @@ def test_time_to_interpolates_between_scored_points():
                         {"step": 200, "train_time_s": 30.0, "nll_cond": 70.0},
                         {"step": 300, "train_time_s": 50.0, "nll_cond": 60.0}]}
     # 80 is half way from 90 (step 100, 10 s) to 70 (step 200, 30 s)
-    assert table1.time_to(r, 80.0) == {"step": 150.0, "train_time_s": 20.0}
-    assert table1.time_to(r, 95.0) == {"step": 100, "train_time_s": 10.0}  # already below at the first point
+    assert table1.time_to(r, 80.0) == {"step": 150.0, "train_time_s": 20.0, "first": False}
+    assert table1.time_to(r, 95.0) == {"step": 100, "train_time_s": 10.0, "first": True}  # below at the first point
     assert table1.time_to(r, 50.0) is None and table1.time_to({}, 80.0) is None
 
 
