@@ -51,8 +51,9 @@ def table1(results_dir=RESULTS, metric: str = "nll_cond", datasets=("mnist", "om
                     "paper": paper.value if paper else None,
                     "ours": s.get("mean"), "sd": s.get("sd"), "n_seeds": s.get("n_seeds", 0),
                     "per_seed": s.get("per_seed", {}), "unit": s.get("unit", paper.unit if paper else ""),
-                    "gap": (s["mean"] - paper.value) if s and paper else None,
-                    "ratio": (s["mean"] / paper.value) if s and paper else None,
+                    # a run with no paper value to compare with: "–", not "not run"
+                    "gap": (s["mean"] - paper.value) if s and paper else ("–" if s else None),
+                    "ratio": (s["mean"] / paper.value) if s and paper else ("–" if s else None),
                     "steps": s.get("steps", []), "wall_time_s": s.get("wall_time_s", []),
                     "devices": s.get("devices", []), "git": s.get("git_commits", []),
                     "command": f"python -m gpm_core train configs/{exp}.toml --profile {profile} --seed N",
