@@ -231,10 +231,15 @@ def unpack_bits(hexes: str, shape) -> torch.Tensor:
 
 
 def source_info(result: dict) -> dict:
-    """How an analysis names a model result it used: path, experiment, profile, seed,
+    """How an analysis names a model result it used: path (relative to the repository when
+    it lies inside it, so artifacts name no machine's folders), experiment, profile, seed,
     config hash and the commit that trained it."""
-    return {k: result.get(k) for k in ("path", "experiment", "model", "dataset", "profile", "seed",
+    info = {k: result.get(k) for k in ("path", "experiment", "model", "dataset", "profile", "seed",
                                        "config_hash", "git_commit")}
+    if info["path"] is not None and Path(info["path"]).is_absolute():
+        path = Path(info["path"]).resolve()
+        info["path"] = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+    return info
 
 
 def save_analysis(experiment: str, profile: str, seed: int, payload: dict, *, config: dict,

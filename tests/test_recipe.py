@@ -189,3 +189,12 @@ def test_table1_rows_ablation_and_draws_from_results(tmp_path):
     assert abl[0]["step_ms"] == 200.0 and abl[1]["description"] == "arm lr"
     with pytest.raises(FileNotFoundError, match="train the arms"):
         table1.ablation_rows("ablation_x", results_dir=tmp_path, base="nope")
+
+
+def test_analysis_sources_name_no_machine_folder():
+    """An analysis names the model results it used by repository-relative paths."""
+    from gpm_core.artifacts import REPO, source_info
+
+    inside = source_info({"path": str(REPO / "results" / "x" / "cpu-seed0.json")})
+    assert inside["path"] == "results/x/cpu-seed0.json"
+    assert source_info({"path": "results/x/cpu-seed0.json"})["path"] == "results/x/cpu-seed0.json"
