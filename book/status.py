@@ -12,17 +12,11 @@
 # ---
 
 # %% tags=["remove-cell"]
-# On Colab: clone the repository, install it, enter it, allow downloads (gpm_core/colab.py).
-import os, subprocess, sys
-
+import os, subprocess, sys  # on Colab: clone the repository, install it, enter it (gpm_core/colab.py)
 if "google.colab" in sys.modules:
     repo = os.environ.setdefault("GPM_REPO", os.path.abspath("gpm-book"))
-    if not os.path.isdir(repo):
-        url = os.environ.get("GPM_REPO_URL", "https://github.com/gpm-book/gpm-book")
-        subprocess.run(["git", "clone", "-q", "--depth", "1", url, repo], check=True)
-    sys.path.insert(0, repo)
-    from gpm_core.colab import setup
-    setup(repo)
+    os.path.isdir(repo) or subprocess.run(["git", "clone", "-q", "--depth", "1", os.environ.get("GPM_REPO_URL", "https://github.com/gpm-book/gpm-book"), repo], check=True)
+    sys.path.insert(0, repo); __import__("gpm_core.colab").colab.setup(repo)
 
 # %% [markdown]
 # # Reproduction status

@@ -23,18 +23,15 @@ from . import REPO_URL
 
 CLONE_DIR = "gpm-book"  # the clone's folder, under the notebook's starting folder (/content)
 
+# As short as it can be: every chapter must carry it (a notebook opened alone on Colab has no
+# package to import it from), so it only clones and hands over to `setup`. GPM_REPO keeps the
+# clone's absolute path for the next chapter of the same session, which starts inside it.
 SETUP_CELL = f"""\
-# On Colab: clone the repository, install it, enter it, allow downloads (gpm_core/colab.py).
-import os, subprocess, sys
-
+import os, subprocess, sys  # on Colab: clone the repository, install it, enter it (gpm_core/colab.py)
 if "google.colab" in sys.modules:
     repo = os.environ.setdefault("GPM_REPO", os.path.abspath("{CLONE_DIR}"))
-    if not os.path.isdir(repo):
-        url = os.environ.get("GPM_REPO_URL", "{REPO_URL}")
-        subprocess.run(["git", "clone", "-q", "--depth", "1", url, repo], check=True)
-    sys.path.insert(0, repo)
-    from gpm_core.colab import setup
-    setup(repo)"""
+    os.path.isdir(repo) or subprocess.run(["git", "clone", "-q", "--depth", "1", os.environ.get("GPM_REPO_URL", "{REPO_URL}"), repo], check=True)
+    sys.path.insert(0, repo); __import__("gpm_core.colab").colab.setup(repo)"""
 
 SETUP_TAGS = ["remove-cell"]
 
