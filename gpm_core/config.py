@@ -50,6 +50,9 @@ class ModelConfig:
     # Networks: "paper" (GPM app. C's text) | "authors" (the authors' ResNet-BatchNorm nets)
     # | "authors_nobn" (the same without BatchNorm); see gpm_core.nets
     net: str = "paper"
+    # The authors' decoder ends with a basic block on the likelihood's maps (true); false drops
+    # it (ours: for the DMoL's 30 or 100 maps it costs more than the rest of a 16-filter net)
+    out_block: bool = True
     # GPM noise: "paper" (Algorithm 1: xi once, when writing) | "authors" (the authors' code:
     # xi twice when writing, again on the codes when addressing, and on the read-out W M)
     noise: str = "paper"
@@ -159,7 +162,8 @@ _HASH_EXCLUDE = {"description", "profile", "train.checkpoint_every", "train.eval
 _SPEED_OPTIONS = ("channels_last", "compile")  # train.* flags hashed only when on
 # Fields added after results were committed: hashed only when they differ from the value that
 # every earlier run had, so the stored config_hash of those runs stays valid.
-_HASHED_UNLESS = {"model.net": "paper", "model.noise": "paper", "model.w_sample": "iid"}
+_HASHED_UNLESS = {"model.net": "paper", "model.noise": "paper", "model.w_sample": "iid",
+                  "model.out_block": True}
 
 
 class ConfigError(ValueError):
@@ -231,6 +235,9 @@ def validate(cfg: Config) -> Config:
     if cfg.model.kind != "gpm" and cfg.model.noise != "paper":
         raise ConfigError(f"model.noise = {cfg.model.noise!r} is a GPM option (the authors' GPM code); "
                           f"set model.noise = 'paper' for model.kind = {cfg.model.kind!r}")
+    if cfg.model.net == "paper" and not cfg.model.out_block:
+        raise ConfigError("model.out_block = false is an option of the authors' nets (the paper's decoder "
+                          "ends with its transposed conv): set model.net = 'authors' or leave out_block true")
     if cfg.model.kind == "vae" and cfg.model.w_sample != "iid":
         raise ConfigError("model.w_sample is a memory-model option; set model.w_sample = 'iid' for a VAE")
     if cfg.model.likelihood == "dmol" and cfg.data.binarize != "none":

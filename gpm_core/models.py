@@ -14,7 +14,8 @@ is per image, in nats.
                               'elbo_cond' (= recon + kl_w), and for DKM 'kl_m'
     evaluate(X, X_query=None) -> dict of (B,) tensors: 'nll_cond' (Table 1's metric),
                               'recon', 'kl_w', 'kl_m', 'nll_cond_with_kl_m', 'cosine',
-                              and 'bits_per_dim' for the DMoL likelihood
+                              and 'bits_per_dim' for the DMoL likelihood (GPM and DKM:
+                              also 'nll_cond_iid'/'_shared', 'bits_per_dim_iid'/'_shared')
     write(X) -> state         a dict; state['M'] (B, K, C) is the memory read from
     read(Xq, state, sample=False) -> (out, W)   decoder output and reading weights
     generate(state, n) -> (B, n, C, H, W)        w ~ N(0, I), z = w M, decoded mode
@@ -49,7 +50,7 @@ class AutoEncoder(nn.Module):
         C, H, W = self.image_shape
         self.likelihood = get_likelihood(cfg.likelihood, cfg.n_mixtures)
         self.encoder, self.decoder = make_nets(cfg.net, C, self.likelihood.out_channels(C), cfg.filters,
-                                               cfg.code_size, code_out or cfg.code_size, (H, W))
+                                               cfg.code_size, code_out or cfg.code_size, (H, W), cfg.out_block)
 
     def check_episodes(self, X, name="X"):
         if X.dim() != 5 or tuple(X.shape[-3:]) != self.image_shape:
@@ -83,6 +84,9 @@ class AutoEncoder(nn.Module):
 class MemoryModel(AutoEncoder):
     """What GPM and DKM share: training step, evaluation, reading, sampling and the
     attractor dynamics. Subclasses supply `write`, `address`, `_kl_w` and `_energy_term`."""
+
+    # units of the metrics `evaluate` adds for the DMoL (gpm_core.evaluate reads this)
+    metric_units = {"bits_per_dim_iid": "bits/dim", "bits_per_dim_shared": "bits/dim"}
 
     def __init__(self, cfg: ModelConfig, image_shape):
         super().__init__(cfg, image_shape)
@@ -155,6 +159,9 @@ class MemoryModel(AutoEncoder):
         _, _, W_mean2, Z_read2 = self._episode_terms(X, state, X_query, w_sample=other)
         nll_other = (self.nll(self.decode(Z_read2), Xq) + self._kl_w(W_mean2)).mean(-1)
         res[f"nll_cond_{self.cfg.w_sample}"], res[f"nll_cond_{other}"] = res["nll_cond"], nll_other
+        if self.likelihood.name == "dmol":  # the same two scores per dimension (Table 3's unit)
+            for draw in ("iid", "shared"):
+                res[f"bits_per_dim_{draw}"] = bits_per_dim(res[f"nll_cond_{draw}"], math.prod(self.image_shape))
         return res
 
     def read(self, Xq, state, sample: bool = False):

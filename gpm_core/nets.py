@@ -203,9 +203,15 @@ class ResNetDecoder(nn.Module):
 
     Deviation from the authors' code: their decoder goes 1 -> 4 -> 8 -> 15 -> 28 with kernels
     4, 4, 3, 4, a layout that only fits 28x28; ours is the exact mirror of the encoder with
-    kernel 4 throughout, so 32x32 and 64x64 images work too."""
+    kernel 4 throughout, so 32x32 and 64x64 images work too.
 
-    def __init__(self, out_channels: int, filters: int, code_size: int, image_size, batch_norm: bool = True):
+    out_block=False drops the last basic block (ours, for the DMoL): the authors' Bernoulli
+    decoder emits 1 map, where that block is cheap; a 10-component DMoL emits 30 (grey) or 100
+    (RGB) maps, and two 3x3 convs with BatchNorm on them at full resolution cost more than the
+    rest of a 16-filter network (on a CPU, a 28x28 GPM step takes twice as long with it)."""
+
+    def __init__(self, out_channels: int, filters: int, code_size: int, image_size, batch_norm: bool = True,
+                 out_block: bool = True):
         super().__init__()
         H, W = _pair(image_size)
         hs, ws = conv_sizes(H, 3)[::-1], conv_sizes(W, 3)[::-1]  # e.g. [5, 8, 15, 28]
@@ -216,7 +222,9 @@ class ResNetDecoder(nn.Module):
             (ph, oh), (pw, ow) = deconv_padding(hs[i], hs[i + 1]), deconv_padding(ws[i], ws[i + 1])
             deconv = nn.ConvTranspose2d(chans[i], chans[i + 1], 4, stride=2, padding=(ph, pw),
                                         output_padding=(oh, ow))
-            layers.append(nn.Sequential(deconv, BasicBlock(chans[i + 1], batch_norm)))
+            last = i == 2
+            block = BasicBlock(chans[i + 1], batch_norm) if out_block or not last else nn.Identity()
+            layers.append(nn.Sequential(deconv, block))
         self.stages = nn.Sequential(*layers)
 
     def forward(self, z):  # (N, C)
@@ -227,14 +235,18 @@ NETS = ("paper", "authors", "authors_nobn")
 
 
 def make_nets(net: str, in_channels: int, out_channels: int, filters: int, code_in: int,
-              code_out: int, image_size) -> tuple[nn.Module, nn.Module]:
+              code_out: int, image_size, out_block: bool = True) -> tuple[nn.Module, nn.Module]:
     """(encoder: images -> code_out numbers, decoder: code_in numbers -> out_channels maps)
-    of the family `net` (one of NETS; see the module docstring)."""
+    of the family `net` (one of NETS; see the module docstring). out_block: whether the
+    authors' decoder ends with a basic block on its output maps (`ResNetDecoder`)."""
     if net == "paper":
+        if not out_block:
+            raise ValueError("out_block=False is an option of the authors' nets; the paper's decoder "
+                             "has no block after its last transposed conv: leave model.out_block = true")
         return (Encoder(in_channels, filters, code_out, image_size),
                 Decoder(out_channels, filters, code_in, image_size))
     if net in ("authors", "authors_nobn"):
         bn = net == "authors"
         return (ResNetEncoder(in_channels, filters, code_out, image_size, bn),
-                ResNetDecoder(out_channels, filters, code_in, image_size, bn))
+                ResNetDecoder(out_channels, filters, code_in, image_size, bn, out_block))
     raise ValueError(f"unknown network family {net!r}; set model.net to one of {', '.join(NETS)}")

@@ -53,9 +53,11 @@ def test_dmol_grey_matches_numerical_integration_and_sums_to_one():
     pi = torch.softmax(out[0, :n, 0, 0], 0)
     mu, s = out[0, n:2 * n, 0, 0], torch.exp(out[0, 2 * n:3 * n, 0, 0])
     ref = sum(pi[k] * _logistic_bin_probs(mu[k], s[k]) for k in range(n))
-    # a component whose bin mass is below 1e-5 is scored by density x bin width, as in
-    # PixelCNN++; that approximation shows only in the far tails, hence atol
-    torch.testing.assert_close(torch.exp(logp), ref, rtol=1e-4, atol=1e-6)
+    # every bin exactly, the far tails too (PixelCNN++ scores a mass below 1e-5 by density x
+    # bin width; gpm_core's log-domain identity needs no such approximation)
+    torch.testing.assert_close(torch.exp(logp), ref, rtol=1e-4, atol=1e-12)
+    far = logp.argmin()  # the least probable bin, far in a tail
+    assert torch.exp(logp[far]).item() == pytest.approx(ref[far].item(), rel=1e-4)
     # the edge bins 0 and 255 carry all the mass beyond -1 and 1
     out_edge = out.clone()
     out_edge[0, n:2 * n, 0, 0] = torch.tensor([-1.5, 1.4, -1.2], dtype=torch.float64)
@@ -92,6 +94,29 @@ def test_dmol_rgb_coupling_matches_integration_and_sums_to_one():
         ref += pi[k] * math.prod(_logistic_bin_probs(means[c], s[k, c])[v[c]] for c in range(3))
     got = torch.exp(-lik.nll(out, x.view(1, 3, 1, 1)))[0]
     assert got.item() == pytest.approx(ref.item(), rel=1e-4)
+
+
+def test_dmol_float32_keeps_the_tails_and_their_gradients():
+    """In float32, a bin 20 to 40 scales from a component's mean (mass 1e-9 ... 1e-17, on either
+    side) scores as in float64, where 1 - sigmoid would round to 0; a mass that underflows
+    even so (a component 1,000 scales away) still gives a finite loss and finite gradients that
+    pull the mean towards the pixel."""
+    lik = DiscretizedLogisticMixture(1)
+    x = torch.full((6, 1, 1, 1), 128 / 255)
+    out = torch.zeros(6, 3, 1, 1)  # (logit, mean, log scale) per pixel
+    out[:, 2] = math.log(0.02)
+    out[:, 1, 0, 0] = torch.tensor([-0.4, 0.4, -0.8, 0.8, -0.9, 0.9]) + (x[:, 0, 0, 0] * 2 - 1)
+    lp32 = lik.log_prob_pixels(out, x).flatten()
+    lp64 = lik.log_prob_pixels(out.double(), x.double()).flatten()
+    assert (lp64[:4] < -18).all()
+    torch.testing.assert_close(lp32[:4].double(), lp64[:4], rtol=1e-5, atol=0)
+    far = out.clone()
+    far[:, 2] = -7.0  # the smallest scale, e^-7: the means lie 400 - 1,000 scales away
+    far.requires_grad_()
+    nll = lik.nll(far, x)
+    nll.sum().backward()
+    assert torch.isfinite(nll).all() and (nll > 300).all() and torch.isfinite(far.grad).all()
+    assert (far.grad[:, 1].flatten().sign() == torch.tensor([-1.0, 1, -1, 1, -1, 1])).all()
 
 
 def test_dmol_mode_and_sample_on_the_8bit_grid():

@@ -71,7 +71,8 @@ def test_evaluate_keys_and_shapes(kind, likelihood):
     m, X = model(kind, likelihood), episodes(likelihood)
     keys = (EVAL_KEYS - ({"cosine"} if kind == "vae" else set())) | (
         {"bits_per_dim"} if likelihood == "dmol" else set()) | (
-        {"nll_cond_iid", "nll_cond_shared"} if kind != "vae" else set())
+        {"nll_cond_iid", "nll_cond_shared"} if kind != "vae" else set()) | (
+        {"bits_per_dim_iid", "bits_per_dim_shared"} if kind != "vae" and likelihood == "dmol" else set())
     for X_query in (None, episodes(likelihood, T=3, seed=5)):
         ev = m.evaluate(X, X_query)
         assert set(ev) == keys
@@ -80,6 +81,8 @@ def test_evaluate_keys_and_shapes(kind, likelihood):
         torch.testing.assert_close(ev["nll_cond_with_kl_m"], ev["nll_cond"] + ev["kl_m"])
     if likelihood == "dmol":
         torch.testing.assert_close(ev["bits_per_dim"], ev["nll_cond"] / (3 * 16 * 16 * math.log(2)))
+        for draw in ("iid", "shared") if kind != "vae" else ():
+            torch.testing.assert_close(ev[f"bits_per_dim_{draw}"], ev[f"nll_cond_{draw}"] / (3 * 16 * 16 * math.log(2)))
     if kind == "gpm":
         assert (ev["kl_m"] == 0).all()
     if kind == "dkm":

@@ -165,6 +165,60 @@ def test_paper_profile_follows_appendix_c(name):
     assert quick.train.lr_decay_every == TRAIN_SIZES[d.dataset] // (quick.train.batch_size * 32)
 
 
+# Thread CPU time per step measured for the CPU profiles (the comments of the configs), and the
+# factor from it to a training run's wall time (the Omniglot cpu profile: 0.18 s measured so,
+# 0.23 s per step in its runs)
+MEASURED_STEP_S = {("gpm", 32): 1.06, ("dkm", 32): 1.47}
+WALL_PER_CPU = 1.25
+
+
+@pytest.mark.parametrize("model", ["gpm", "dkm"])
+def test_fashion_mnist_cpu_profiles_carry_the_recipe_within_their_time(model):
+    """`cpu` (30 minutes of one thread) and `cpu_long` (2.5 hours): the recipe of the binarized
+    rows (authors' nets, weight decay 1e-4, 8 episodes a step, lr halved every quarter, a test
+    curve), GPM C's memory and likelihood, and a step budget that fits with a minute to spare
+    for scoring."""
+    for profile, minutes in (("cpu", 30), ("cpu_long", 150)):
+        cfg = load_config(REPO / "configs" / f"table3_fashion_mnist_{model}.toml", profile)
+        m, t = cfg.model, cfg.train
+        assert (m.net, m.out_block, m.likelihood, m.memory_slots, m.code_size) == ("authors", False, "dmol", 128, 512)
+        assert (t.batch_size, t.weight_decay, t.lr_decay, 4 * t.lr_decay_every) == (8, 1e-4, 0.5, t.steps)
+        assert 10 <= t.steps // t.eval_every <= 20 and cfg.data.train_subset == 0
+        if model == "gpm":
+            assert (m.noise, m.w_sample, m.sigma_w) == ("authors", "shared", 1.0)
+        assert t.steps * MEASURED_STEP_S[model, m.filters] * WALL_PER_CPU <= (minutes - 1) * 60
+
+
+def test_width_study_arms_get_equal_training_time():
+    """16/32/64/256 filters, each about 1,600 s of training (steps x the wall time per step its
+    description gives, measured), the same data, scoring and recipe, which is the GPM `cpu`
+    profile's; only the width and the step budget differ."""
+    import re
+
+    from gpm_core.config import profiles, to_dict
+
+    path = REPO / "configs" / "width_fashion_mnist_gpm.toml"
+    arms = [p for p in profiles(path) if p.startswith("filters_")]
+    assert [int(a.split("_")[1]) for a in arms] == [16, 32, 64, 256]
+    budget = {"steps", "lr_decay_every", "eval_every", "checkpoint_every", "log_every", "channels_last"}
+    base = to_dict(load_config(path, "filters_32"))
+    cpu = to_dict(load_config(REPO / "configs" / "table3_fashion_mnist_gpm.toml", "cpu"))
+    assert base["model"] == cpu["model"] and base["data"] == cpu["data"]
+    assert {k for k in base["train"] if base["train"][k] != cpu["train"][k]} <= budget
+    seconds = []
+    for arm in arms:
+        cfg = load_config(path, arm)
+        d, t = to_dict(cfg), cfg.train
+        assert cfg.model.filters == int(arm.split("_")[1])
+        assert {k for k in d["model"] if d["model"][k] != base["model"][k]} == ({"filters"} if arm != "filters_32" else set())
+        assert {k for k in d["train"] if d["train"][k] != base["train"][k]} <= budget
+        assert d["data"] == base["data"] and d["eval"] == base["eval"]
+        assert abs(4 * t.lr_decay_every - t.steps) <= 2 and 11 <= t.steps // t.eval_every <= 12
+        step_s = float(re.search(r"\(([\d.]+) s each\)", cfg.description).group(1))
+        seconds.append(t.steps * step_s)
+    assert max(seconds) / min(seconds) < 1.02 and 25 * 60 <= min(seconds) <= 28 * 60
+
+
 # ------------------------------------------------------------------------------- loaders
 
 def test_cifar10_layout_loads_pixel_exact(data_root, monkeypatch):
@@ -248,14 +302,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _train_quick(name, tmp_path):
-    code = main(["train", str(REPO / "configs" / f"{name}.toml"), "--profile", "quick", "--seed", "0",
+def _train_quick(name, tmp_path, profile="quick", overrides=()):
+    """`python -m gpm_core train` of the config's profile, cut to 2 steps of 1 episode."""
+    sets = ["train.steps=2", "train.batch_size=1", "train.log_every=1", "train.checkpoint_every=2",
+            "train.lr_decay_every=1", "eval.episodes=2", *overrides]
+    code = main(["train", str(REPO / "configs" / f"{name}.toml"), "--profile", profile, "--seed", "0",
                  "--device", "cpu", "--threads", "1", "--no-progress",
                  "--run-dir", str(tmp_path / "runs" / name), "--results-dir", str(tmp_path / "results"),
-                 "--set", "train.steps=2", "--set", "train.batch_size=1", "--set", "train.log_every=1",
-                 "--set", "train.checkpoint_every=2", "--set", "eval.episodes=2"])
+                 *[a for kv in sets for a in ("--set", kv)]])
     assert code == 0
-    path = tmp_path / "results" / name / "quick-seed0.json"
+    path = tmp_path / "results" / name / f"{profile}-seed0.json"
     with open(path) as f:
         return json.load(f), path
 
@@ -289,15 +345,45 @@ def test_config_trains_end_to_end_on_fabricated_files(name, data_root, monkeypat
     assert path.with_suffix(".pt").exists()
 
 
-@pytest.mark.parametrize("name", ["table3_fashion_mnist_gpm", "table3_fashion_mnist_dkm"])
-def test_fashion_mnist_config_trains_on_the_real_files(name, tmp_path, one_thread):
+# the recipe of the CPU profiles (the authors' nets without the output block, and for GPM their
+# noise and draw of W) on the colour sets, which are the user's to run
+RECIPE = {"gpm": ["model.net=authors", "model.out_block=false", "model.noise=authors", "model.w_sample=shared",
+                  "model.sigma_w=1.0"],
+          "dkm": ["model.net=authors", "model.out_block=false"]}
+
+
+@pytest.mark.parametrize("name", ["table1_cifar10_gpm", "table3_cifar100_dkm", "table3_celeba_gpm"])
+def test_recipe_trains_colour_images_end_to_end(name, data_root, monkeypatch, tmp_path, one_thread):
+    """The authors' nets emit the 100 maps of a 10-component RGB DMoL at 32 x 32 (CelebA's quick
+    profile: 32 x 32 crops) and train through the CLI on files in torchvision's layout."""
+    cfg = load_config(REPO / "configs" / f"{name}.toml", "quick")
+    FABRICATE[cfg.data.dataset](data_root, monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # CelebA's single-image identity (see the test above)
+        r, path = _train_quick(name, tmp_path, overrides=RECIPE[cfg.model.kind])
+    assert r["config"]["model"]["net"] == "authors" and not r["config"]["model"]["out_block"]
+    for key in ("bits_per_dim", "bits_per_dim_iid", "bits_per_dim_shared", "unseen_bits_per_dim"):
+        assert math.isfinite(r["metrics"][key]["value"]) and r["metrics"][key]["value"] > 0
+
+
+@pytest.mark.parametrize("name,profile", [("table3_fashion_mnist_gpm", "quick"), ("table3_fashion_mnist_dkm", "quick"),
+                                          ("table3_fashion_mnist_gpm", "cpu"), ("table3_fashion_mnist_dkm", "cpu"),
+                                          ("width_fashion_mnist_gpm", "quick")])
+def test_fashion_mnist_config_trains_on_the_real_files(name, profile, tmp_path, one_thread):
     if not (data.data_root() / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").exists():
         pytest.skip("FashionMNIST is not under GPM_DATA")
-    r, _ = _train_quick(name, tmp_path)
+    r, _ = _train_quick(name, tmp_path, profile)
     assert r["dataset"] == "fashion_mnist" and r["data"]["train"]["n"] == 60000
-    m = r["metrics"]["bits_per_dim"]
-    assert math.isfinite(m["value"]) and m["value"] == pytest.approx(
-        r["metrics"]["nll_cond"]["value"] / (28 * 28 * math.log(2)))
+    metrics, per_dim = r["metrics"], 28 * 28 * math.log(2)
+    m = metrics["bits_per_dim"]
+    assert math.isfinite(m["value"]) and m["value"] == pytest.approx(metrics["nll_cond"]["value"] / per_dim)
+    # both draws of W, per dimension; the one the model trains with is bits_per_dim itself
+    for draw in ("iid", "shared"):
+        b = metrics[f"bits_per_dim_{draw}"]
+        assert b["unit"] == "bits/dim" and b["value"] == pytest.approx(metrics[f"nll_cond_{draw}"]["value"] / per_dim)
+    assert metrics[f"bits_per_dim_{r['config']['model']['w_sample']}"]["value"] == pytest.approx(m["value"])
+    if profile != "quick":
+        assert r["config"]["model"]["net"] == "authors" and r["test_curve"][-1]["step"] == 2
 
 
 # ------------------------------------------------------------------------------- chapter helpers
@@ -327,3 +413,30 @@ def test_pixel_histogram_bits_by_hand():
     expected = -(math.log(p0) + math.log(p9)) / 2 / math.log(2)
     assert pixel_histogram_bits(train, test) == pytest.approx(expected)
     assert pixel_histogram_bits(train, test, per_pixel=False) == pytest.approx(expected)  # one position
+
+
+def test_width_rows_and_curves_from_results(tmp_path):
+    """The width study's table and figure read the arms' result files; an arm not run shows
+    its command."""
+    from gpm_core.report.real_valued import fig_width_curves, width_rows
+
+    per_dim = 28 * 28 * math.log(2)
+    folder = tmp_path / "width_fashion_mnist_gpm"
+    folder.mkdir()
+    metric = lambda v: {"value": v, "unit": "bits/dim", "sd": 0.1, "n": 50}  # noqa: E731
+    doc = {"schema": RESULT_SCHEMA, "experiment": "width_fashion_mnist_gpm", "profile": "filters_16", "seed": 0,
+           "model": "gpm", "dataset": "fashion_mnist", "steps": 1920, "train_time_s": 1600.0,
+           "metrics": {"bits_per_dim": metric(4.1), "bits_per_dim_iid": metric(4.3)},
+           "data": {"train": {"image_shape": [1, 28, 28]}},
+           "test_curve": [{"step": 160, "train_time_s": 130.0, "nll_cond": 4.5 * per_dim},
+                          {"step": 1920, "train_time_s": 1600.0, "nll_cond": 4.0 * per_dim}]}
+    (folder / "filters_16-seed0.json").write_text(json.dumps(doc))
+    rows = width_rows(results_dir=tmp_path)
+    assert [r["filters"] for r in rows] == [16, 32, 64, 256]
+    r = rows[0]
+    assert (r["status"], r["bits_per_dim"], r["bits_per_dim_iid"]) == ("run", 4.1, 4.3)
+    assert r["best_curve"] == pytest.approx(4.0) and r["s_per_step"] == pytest.approx(1600 / 1920)
+    assert all(r["status"] == "not run yet" and "--profile filters_" in r["command"] for r in rows[1:])
+    fig = fig_width_curves(results_dir=tmp_path, levels={"paper": 3.96})
+    (line, ref) = fig.axes[0].get_lines()
+    assert list(line.get_ydata()) == pytest.approx([4.5, 4.0]) and list(line.get_xdata()) == pytest.approx([130 / 60, 1600 / 60])

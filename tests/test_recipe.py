@@ -53,6 +53,48 @@ def test_resnet_shapes_mirror_the_encoder(C, size, net):
     assert dec.stages[0][0].kernel_size == (conv_sizes(H, 3)[-1], conv_sizes(W, 3)[-1])
 
 
+@pytest.mark.parametrize("C,size,n", [(1, 28, 10), (3, 32, 3)])
+@pytest.mark.parametrize("out_block", [True, False])
+def test_authors_nets_emit_the_dmol_parameters(C, size, n, out_block):
+    """The authors' nets with the DMoL: the decoder emits the mixture's n (1 + 2C + C(C-1)/2)
+    maps at the image size, the likelihood and every gradient are finite; out_block=False drops
+    only the last basic block (the other weights keep their names)."""
+    from gpm_core.likelihoods import DiscretizedLogisticMixture
+    from gpm_core.nets import BasicBlock
+
+    lik = DiscretizedLogisticMixture(n)
+    P = lik.out_channels(C)  # 30 for grey (10 components), 30 for RGB (3 components)
+    torch.manual_seed(0)
+    enc, dec = make_nets("authors", C, P, 8, 12, 12, size, out_block)
+    x = torch.randint(0, 256, (2, C, size, size)).float() / 255
+    out = dec(enc(x * 2 - 1))
+    assert out.shape == (2, P, size, size)
+    nll = lik.nll(out, x)
+    assert nll.shape == (2,) and torch.isfinite(nll).all()
+    nll.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in [*enc.parameters(), *dec.parameters()])
+    assert isinstance(dec.stages[-1][1], BasicBlock) == out_block
+    full = set(make_nets("authors", C, P, 8, 12, 12, size)[1].state_dict())
+    assert set(dec.state_dict()) <= full
+    assert all(k.startswith("stages.3.1.") for k in full - set(dec.state_dict()))
+
+
+def test_out_block_is_an_option_of_the_authors_nets():
+    cpu = load_config(REPO / "configs/table3_fashion_mnist_gpm.toml", "cpu")
+    assert cpu.model.net == "authors" and not cpu.model.out_block
+    with pytest.raises(ConfigError, match="out_block"):
+        apply_overrides(load_config(REPO / "configs/table3_fashion_mnist_gpm.toml", "quick"),
+                        ["model.out_block=false"])  # the paper's nets have no such block
+    with pytest.raises(ValueError, match="out_block"):
+        make_nets("paper", 1, 1, 4, 8, 8, 28, out_block=False)
+    # the default keeps the authors' decoder: committed weights load as they are
+    authors = load_config(REPO / "configs/table1_omniglot_gpm_authors.toml", "cpu")
+    model = build_model(authors.model, (1, 28, 28))
+    stored = REPO / "results/table1_omniglot_gpm_authors/cpu-seed0.pt"
+    if stored.exists():
+        model.load_state_dict(torch.load(stored, weights_only=True))
+
+
 def test_authors_omniglot_encoder_has_their_linear_layer():
     enc = ResNetEncoder(1, 16, 100, 28)
     assert (enc.linear.in_features, enc.linear.out_features) == (400, 100)

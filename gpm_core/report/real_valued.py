@@ -4,7 +4,8 @@ built from `results/` and `gpm_core.report.paper_numbers` only.
 The quantity is the papers' conditional bound per dimension: `bits_per_dim` in the result
 files, i.e. `nll_cond` (nats/image) / (C H W ln 2), with the DMoL likelihood over 256 grey
 levels per sub-pixel. Nothing here trains; the chapter calls these functions and shows
-what they return.
+what they return. The width study (`width_rows`, `fig_width_curves`) reads the arms of
+configs/width_fashion_mnist_gpm.toml: the same recipe at 16/32/64/256 filters, equal training time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import torch
 
 from ..artifacts import REPO
-from ..config import load_config
+from ..config import load_config, profiles
 from ..models import build_model
 from . import RESULTS, group_runs, image_grid, seed_summary
 from .paper_numbers import TABLE1, TABLE3
@@ -102,6 +103,65 @@ def activation_gib_per_episode(experiment: str, profile: str = "paper", image_si
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
         model(X)
     return saved[0] / 2**30
+
+
+WIDTH_STUDY = "width_fashion_mnist_gpm"
+
+
+def width_arms(experiment: str = WIDTH_STUDY) -> list[str]:
+    """The arms (profiles filters_<F>) of the width study's config, narrowest first."""
+    arms = [p for p in profiles(REPO / "configs" / f"{experiment}.toml") if p.startswith("filters_")]
+    return sorted(arms, key=lambda a: int(a.split("_")[1]))
+
+
+def width_rows(experiment: str = WIDTH_STUDY, results_dir=RESULTS) -> list[dict]:
+    """One row per arm of the width study (equal training time, `configs/<experiment>.toml`):
+    filters, steps, the wall time per step the config planned (from its measured step time)
+    and the one the run took, the final bits/dim with the draw of W trained with and with the
+    i.i.d. q(W) (the bound), the best point of the test curve; an arm not run says so, with
+    its command."""
+    groups = group_runs(results_dir, experiments=[experiment])
+    rows = []
+    for arm in width_arms(experiment):
+        cfg = load_config(REPO / "configs" / f"{experiment}.toml", arm)
+        runs = groups.get((experiment, arm), [])
+        row = {"arm": arm, "filters": cfg.model.filters, "steps": cfg.train.steps,
+               "planned": cfg.description, "command": f"`{command(experiment, arm)}`"}
+        if not runs:
+            rows.append({**row, "status": "not run yet"})
+            continue
+        r = min(runs, key=lambda run: run["seed"])  # one seed per arm
+        per_dim = math.prod(r["data"]["train"]["image_shape"]) * math.log(2)
+        curve = [p["nll_cond"] / per_dim for p in r.get("test_curve", [])]
+        rows.append({**row, "status": "run", "seed": r["seed"],
+                     "s_per_step": r["train_time_s"] / r["steps"], "train_min": r["train_time_s"] / 60,
+                     "bits_per_dim": r["metrics"]["bits_per_dim"]["value"],
+                     "bits_per_dim_iid": r["metrics"].get("bits_per_dim_iid", {}).get("value"),
+                     "best_curve": min(curve) if curve else None})
+    return rows
+
+
+def fig_width_curves(experiment: str = WIDTH_STUDY, results_dir=RESULTS, levels: dict[str, float] | None = None):
+    """The width study's test curves: bits/dim on the curve episodes against training minutes,
+    one line per arm (one seed), with horizontal reference `levels` {label: bits/dim}."""
+    import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
+
+    groups = group_runs(results_dir, experiments=[experiment])
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for arm in width_arms(experiment):
+        for r in sorted(groups.get((experiment, arm), []), key=lambda run: run["seed"])[:1]:
+            per_dim = math.prod(r["data"]["train"]["image_shape"]) * math.log(2)
+            curve = r.get("test_curve", [])
+            ax.plot([p["train_time_s"] / 60 for p in curve], [p["nll_cond"] / per_dim for p in curve],
+                    marker=".", lw=1, label=f"{arm.split('_')[1]} filters")
+    for i, (label, value) in enumerate((levels or {}).items()):
+        ax.axhline(value, ls="--", lw=0.8, color=f"C{7 + i}", label=label)
+    ax.set_xlabel("training time (minutes, one CPU thread)")
+    ax.set_ylabel("test bound (bits/dim)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 # ----------------------------------------------------------------------------- figures
