@@ -440,3 +440,38 @@ def test_width_rows_and_curves_from_results(tmp_path):
     fig = fig_width_curves(results_dir=tmp_path, levels={"paper": 3.96})
     (line, ref) = fig.axes[0].get_lines()
     assert list(line.get_ydata()) == pytest.approx([4.5, 4.0]) and list(line.get_xdata()) == pytest.approx([130 / 60, 1600 / 60])
+
+
+def test_bits_table_reports_both_draws_and_the_missing_seeds(tmp_path):
+    """Table 3's rows: a GPM trained with the shared draw shows its i.i.d. score (the bound)
+    beside it; a DKM trained with the i.i.d. draw is its own bound; missing seeds and profiles
+    are listed with their command; the test curves are drawn in bits/dim."""
+    from gpm_core.report.real_valued import bits_table, fig_reconstructions, fig_table3_curves
+
+    per_dim = 28 * 28 * math.log(2)
+    metric = lambda v: {"value": v, "unit": "bits/dim", "sd": 0.1, "n": 10}  # noqa: E731
+    for model, draw, seeds in (("gpm", "shared", (0, 1)), ("dkm", "iid", (0,))):
+        folder = tmp_path / f"table3_fashion_mnist_{model}"
+        folder.mkdir()
+        for seed in seeds:
+            metrics = {"bits_per_dim": metric(3.8 + seed / 10)}
+            if model == "gpm":
+                metrics["bits_per_dim_iid"] = metric(4.1)
+            doc = {"schema": RESULT_SCHEMA, "experiment": folder.name, "profile": "cpu", "seed": seed,
+                   "model": model, "dataset": "fashion_mnist", "steps": 1200, "wall_time_s": 1700.0,
+                   "train_time_s": 1600.0, "device": {"type": "cpu"}, "metrics": metrics,
+                   "config": {"model": {"w_sample": draw}}, "data": {"train": {"image_shape": [1, 28, 28]}},
+                   "test_curve": [{"step": 100, "train_time_s": 120.0, "nll_cond": 4.4 * per_dim}]}
+            (folder / f"cpu-seed{seed}.json").write_text(json.dumps(doc))
+    rows = {(r["experiment"], r["profile"]): r for r in bits_table(results_dir=tmp_path)}
+    gpm, dkm = rows[("table3_fashion_mnist_gpm", "cpu")], rows[("table3_fashion_mnist_dkm", "cpu")]
+    assert (gpm["ours"], gpm["iid"], gpm["draw"], gpm["missing_seeds"]) == (pytest.approx(3.85), 4.1, "shared", [2])
+    assert gpm["status"] == "2 of 3 seeds" and gpm["gap"] == pytest.approx(3.85 - gpm["paper"])
+    assert (dkm["ours"], dkm["iid"], dkm["draw"], dkm["missing_seeds"]) == (3.8, 3.8, "i.i.d.", [1, 2])
+    long = rows[("table3_fashion_mnist_gpm", "cpu_long")]
+    assert long["ours"] is None and long["missing_seeds"] == [0] and "--profile cpu_long" in long["command"]
+    assert ("table1_cifar10_gpm", "cpu") not in rows  # a config without the profile has no row
+    fig = fig_table3_curves(results_dir=tmp_path, levels={"paper": 3.96})
+    assert len(fig.axes[0].get_lines()) == 3 + 1  # one line per run, one per level
+    assert fig.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(4.4)
+    assert fig_reconstructions({}, 4).axes[0].texts  # no model stored: a figure that says so

@@ -11,22 +11,27 @@ configs/width_fashion_mnist_gpm.toml: the same recipe at 16/32/64/256 filters, e
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
-from ..artifacts import REPO
+from ..artifacts import REPO, load_results
 from ..config import load_config, profiles
 from ..models import build_model
-from . import RESULTS, group_runs, image_grid, seed_summary
+from . import RESULTS, fmt_mean_sd, group_runs, image_grid, model_and_episode, seed_summary
 from .paper_numbers import TABLE1, TABLE3
 from .table1 import end_slope, fig_training_curves  # noqa: F401 (end_slope: book/13_real_valued)
 # (table, dataset): the real-valued cells of GPM, in the paper's order
 CELLS = (("Table 1", "cifar10"), ("Table 3", "fashion_mnist"), ("Table 3", "cifar100"),
          ("Table 3", "celeba"))
 MODELS = ("gpm", "dkm")
-# The datasets whose cells the committed results/ cover (quick profile); the others need the
-# reader's data (under GPM_DATA, or GPM_DOWNLOAD=1).
+# The datasets whose cells this repository trains (results/); the others need the reader's
+# data (under GPM_DATA, or GPM_DOWNLOAD=1).
 IN_RESULTS = {"fashion_mnist"}
+# The profiles reported as results (`quick` is the smoke test, not a result) and the seeds
+# each is meant to have: `cpu` three, `cpu_long` one (2.5 hours a run), `paper` three.
+PROFILES = ("cpu", "cpu_long", "paper")
+SEEDS = {"cpu": 3, "cpu_long": 1, "paper": 3}
 
 
 def experiment_name(table: str, dataset: str, model: str) -> str:
@@ -42,45 +47,97 @@ def paper_value(table: str, dataset: str, model: str):
     return (TABLE1 if table == "Table 1" else TABLE3).get((model, dataset))
 
 
-def bits_table(results_dir=RESULTS, profiles=("quick", "paper"), cells=CELLS, models=MODELS) -> list[dict]:
-    """One row per (cell, model, profile): the paper's bits/dim beside ours (mean ± sd over
-    seeds, every seed, wall time per run, device) and what is missing. A cell with no result
-    says what it needs (the dataset, or for the paper profile a GPU), with the command."""
+def bits_table(results_dir=RESULTS, profiles=PROFILES, cells=CELLS, models=MODELS) -> list[dict]:
+    """One row per (cell, model, profile of `profiles` that the cell's config has): the paper's
+    bits/dim beside ours (mean ± sd over seeds, every seed, wall time per run, device) and what
+    is missing, with the command. Ours twice: `ours` with the draw of W the model was trained
+    with (`bits_per_dim`, what the paper's table reports), `iid` with the paper's i.i.d.
+    q(W) (`bits_per_dim_iid`; for a model trained with that draw, `bits_per_dim` itself): only
+    the i.i.d. number is a bound (book/07_table1, *Is the number a bound?*)."""
     groups = group_runs(results_dir)
     rows = []
     for table, dataset in cells:
         for model in models:
             exp = experiment_name(table, dataset, model)
             paper = paper_value(table, dataset, model)
-            for profile in profiles:
-                s = seed_summary(groups.get((exp, profile), []), "bits_per_dim")
+            for profile in [p for p in profiles if p in config_profiles(exp) or p == "paper"]:
+                runs = groups.get((exp, profile), [])
+                s = seed_summary(runs, "bits_per_dim")
+                draw = runs[0]["config"]["model"].get("w_sample", "iid") if runs else None
+                iid = seed_summary(runs, "bits_per_dim_iid") or (s if draw == "iid" else {})
+                missing = [n for n in range(SEEDS.get(profile, 1)) if n not in s.get("per_seed", {})]
                 if s:
-                    status = "reproduced here"
+                    status = f"{s['n_seeds']} of {SEEDS.get(profile, 1)} seeds"
                 elif dataset not in IN_RESULTS:
                     status = f"not run yet: needs the {dataset} data (under GPM_DATA, or GPM_DOWNLOAD=1)"
-                else:
+                elif profile == "paper":
                     status = "not run yet: the paper profile is sized for a GPU"
+                else:
+                    status = "not run yet"
                 rows.append({
                     "table": table, "dataset": dataset, "model": model.upper(), "profile": profile,
                     "paper": paper.value if paper else None,
-                    "ours": s.get("mean"), "sd": s.get("sd"), "n_seeds": s.get("n_seeds", 0),
-                    "per_seed": s.get("per_seed", {}),
+                    "ours": s.get("mean"), "sd": s.get("sd"), "digits": 3, "n_seeds": s.get("n_seeds", 0),
+                    "per_seed": s.get("per_seed", {}), "draw": {"shared": "shared", "iid": "i.i.d."}.get(draw),
+                    "iid": iid.get("mean"), "iid_sd": iid.get("sd"),
+                    "ours_iid": fmt_mean_sd(iid["mean"], iid["sd"], 3) if iid else None,
                     "gap": (s["mean"] - paper.value) if s and paper else None,
+                    "gap_iid": (iid["mean"] - paper.value) if iid and paper else None,
                     "steps": s.get("steps", []), "wall_time_s": s.get("wall_time_s", []),
                     "devices": s.get("devices", []), "git": s.get("git_commits", []),
-                    "status": status, "command": f"`{command(exp, profile)}`", "experiment": exp,
+                    "status": status, "missing_seeds": missing,
+                    "command": f"`{command(exp, profile)}`", "experiment": exp,
                 })
     return rows
 
 
+def config_profiles(experiment: str) -> list[str]:
+    """The profiles of configs/<experiment>.toml."""
+    return profiles(REPO / "configs" / f"{experiment}.toml")
+
+
+def why_rows(experiments, histogram: float, profiles=("cpu", "cpu_long"), results_dir=RESULTS) -> list[dict]:
+    """What stands behind each reported (experiment, profile): its size and training length
+    against the paper profile's (from configs/), the test bound with each draw of W, the KL of
+    the addressing weights and the bound on unwritten images (bits/dim, mean over seeds), the
+    training objective's fall over its last 100 steps, and each bound against the per-pixel
+    `histogram` level (bits/dim)."""
+    groups = group_runs(results_dir, experiments)
+    out = []
+    for exp in experiments:
+        for profile in profiles:
+            runs = groups.get((exp, profile), [])
+            if not runs:
+                continue
+            dims = math.prod(runs[0]["data"]["test"]["image_shape"])
+            q, p = profile_summary(exp, profile), profile_summary(exp, "paper")
+            bound = seed_summary(runs, "bits_per_dim")["mean"]
+            iid = seed_summary(runs, "bits_per_dim_iid").get("mean", bound)
+            out.append({"experiment": exp, "profile": profile, "model": runs[0]["model"].upper(),
+                        "n_seeds": len(runs), **{k: q[k] for k in ("filters", "memory", "steps", "batch", "images_seen")},
+                        "paper_filters": p["filters"], "paper_images": p["images_seen"],
+                        "fraction": q["images_seen"] / p["images_seen"],
+                        "bound": bound, "iid": iid, "draw": runs[0]["config"]["model"].get("w_sample", "iid"),
+                        "kl": seed_summary(runs, "kl_w")["mean"] / (dims * math.log(2)),
+                        "unseen": seed_summary(runs, "unseen_bits_per_dim").get("mean"),
+                        "slope": end_slope(runs, per_dim=True),
+                        "vs_hist": bound - histogram, "iid_vs_hist": iid - histogram,
+                        "train_min": sum(r["train_time_s"] for r in runs) / len(runs) / 60})
+    return out
+
+
 def profile_summary(experiment: str, profile: str) -> dict:
-    """What a profile of a config trains: filters, memory K x C, steps, episodes per step,
-    images seen, image size (from configs/, the single source)."""
+    """What a profile of a config trains: nets, filters, memory K x C, draw of W, steps,
+    episodes per step, images seen, image size, learning rate, its schedule and the weight
+    decay (from configs/, the single source)."""
     cfg = load_config(REPO / "configs" / f"{experiment}.toml", profile)
     images = cfg.train.steps * cfg.train.batch_size * cfg.data.episode_length
     return {"filters": cfg.model.filters, "memory": f"{cfg.model.memory_slots} x {cfg.model.code_size}",
+            "net": cfg.model.net, "w_sample": cfg.model.w_sample,
             "steps": cfg.train.steps, "batch": cfg.train.batch_size, "images_seen": images,
-            "image_size": cfg.data.image_size, "lr": cfg.train.lr}
+            "image_size": cfg.data.image_size, "lr": cfg.train.lr,
+            "schedule": f"x {cfg.train.lr_decay:g} every {cfg.train.lr_decay_every:,} steps",
+            "weight_decay": cfg.train.weight_decay}
 
 
 def activation_gib_per_episode(experiment: str, profile: str = "paper", image_size: int | None = None) -> float:
@@ -131,8 +188,7 @@ def width_rows(experiment: str = WIDTH_STUDY, results_dir=RESULTS) -> list[dict]
             rows.append({**row, "status": "not run yet"})
             continue
         r = min(runs, key=lambda run: run["seed"])  # one seed per arm
-        per_dim = math.prod(r["data"]["train"]["image_shape"]) * math.log(2)
-        curve = [p["nll_cond"] / per_dim for p in r.get("test_curve", [])]
+        _, curve = bits_curve(r)
         rows.append({**row, "status": "run", "seed": r["seed"],
                      "s_per_step": r["train_time_s"] / r["steps"], "train_min": r["train_time_s"] / 60,
                      "bits_per_dim": r["metrics"]["bits_per_dim"]["value"],
@@ -150,16 +206,47 @@ def fig_width_curves(experiment: str = WIDTH_STUDY, results_dir=RESULTS, levels:
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for arm in width_arms(experiment):
         for r in sorted(groups.get((experiment, arm), []), key=lambda run: run["seed"])[:1]:
-            per_dim = math.prod(r["data"]["train"]["image_shape"]) * math.log(2)
-            curve = r.get("test_curve", [])
-            ax.plot([p["train_time_s"] / 60 for p in curve], [p["nll_cond"] / per_dim for p in curve],
-                    marker=".", lw=1, label=f"{arm.split('_')[1]} filters")
+            ax.plot(*bits_curve(r), marker=".", lw=1, label=f"{arm.split('_')[1]} filters")
+    return _finish_bits_axes(fig, ax, levels, None if ax.lines else "no arm of the width study run yet")
+
+
+def bits_curve(result: dict) -> tuple[list[float], list[float]]:
+    """(training minutes, test bound in bits/dim) at the points of a run's test curve
+    (`train.eval_every`; the draw of W the run was trained with); empty lists without one."""
+    per_dim = math.prod(result["data"]["train"]["image_shape"]) * math.log(2)
+    curve = result.get("test_curve") or []
+    return [p["train_time_s"] / 60 for p in curve], [p["nll_cond"] / per_dim for p in curve]
+
+
+def fig_table3_curves(dataset: str = "fashion_mnist", profiles=("cpu", "cpu_long"), results_dir=RESULTS,
+                      levels: dict[str, float] | None = None):
+    """The test curves (bits/dim on the curve episodes against training minutes) of every
+    Table 3 run of `dataset` with a profile of `profiles`, one line per run, with horizontal
+    reference `levels` {label: bits/dim}; says so when no run has a test curve yet."""
+    import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
+
+    experiments = [experiment_name("Table 3", dataset, m) for m in MODELS]
+    runs = sorted((r for r in load_results(results_dir=results_dir)
+                   if r["experiment"] in experiments and r["profile"] in profiles and r.get("test_curve")),
+                  key=lambda r: (r["experiment"], r["profile"], r["seed"]))
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for r in runs:
+        ax.plot(*bits_curve(r), marker=".", lw=1, label=f"{r['model'].upper()} {r['profile']} seed {r['seed']}")
+    return _finish_bits_axes(fig, ax, levels, "no run with a test curve yet" if not runs else None)
+
+
+def _finish_bits_axes(fig, ax, levels: dict[str, float] | None, empty: str | None):
+    """Reference lines, labels and legend of a bits/dim-against-minutes figure; `empty`, if
+    given, is written across an axes that has no curve."""
     for i, (label, value) in enumerate((levels or {}).items()):
         ax.axhline(value, ls="--", lw=0.8, color=f"C{7 + i}", label=label)
+    if empty:
+        ax.text(0.5, 0.7, empty, ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("training time (minutes, one CPU thread)")
     ax.set_ylabel("test bound (bits/dim)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.lines:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -205,12 +292,37 @@ def reconstructions_and_samples(model, X: torch.Tensor, n_samples: int) -> dict:
             "generated": dmol_mean(model.likelihood, model.decode(w @ M))[0]}
 
 
+def reconstruction_panels(experiments, n_show: int, profile: str = "cpu", seed: int = 0,
+                          results_dir=RESULTS) -> tuple[dict[str, dict], list[str]]:
+    """({label: `reconstructions_and_samples` of the model}, [what is missing, with its
+    command]) for the run `profile`-seed`seed` of each experiment, from the state_dict stored
+    beside its result (`report.model_and_episode`: the first fixed test episode). Seed the
+    RNG first: the write noise and the generated w are random."""
+    panels, missing = {}, []
+    for exp in experiments:
+        run = next((r for r in load_results(exp, results_dir=results_dir)
+                    if r["profile"] == profile and r["seed"] == seed), None)
+        stored = run and run.get("state_dict") and (Path(run["path"]).parent / run["state_dict"]["path"]).exists()
+        if not stored:
+            missing.append(f"{exp}, {profile}, seed {seed}: " + ("its state_dict is not stored in results/"
+                           if run else "not run yet") + f"; `{command(exp, profile).replace('--seed N', f'--seed {seed}')}`")
+            continue
+        model, cfg, X = model_and_episode(run)  # X: the first test episode (1, T, C, H, W)
+        panels[f"{cfg.model.kind.upper()} ({profile}, seed {seed})"] = reconstructions_and_samples(model, X, n_show)
+    return panels, missing
+
+
 def fig_reconstructions(panels: dict[str, dict], n_show: int):
     """One row of images per (label, kind) in `panels` = {model label: output of
     `reconstructions_and_samples`}: the written images once, then each model's read-outs
-    and samples; the first `n_show` of each."""
+    and samples; the first `n_show` of each. Without panels, a figure that says so."""
     import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
 
+    if not panels:
+        fig, ax = plt.subplots(figsize=(n_show * 0.55, 1.0))
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no trained model stored in results/ yet", ha="center", va="center")
+        return fig
     rows = [("written test images", next(iter(panels.values()))["written"])]
     for label, p in panels.items():
         rows += [(f"{label}: read from memory", p["read"]), (f"{label}: generated", p["generated"])]
