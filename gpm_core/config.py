@@ -400,6 +400,7 @@ SCHEMAS = {
             "experiment": _STR,            # its longest-T model (curve.profile_prefix) is used ...
             "model_profile": _ANY_STR,     # ... unless this names the model's profile ("" = longest T)
             "split": (str, lambda v: v in ("test", "train"), "'test' (GPM 3.4) or 'train'"),  # the images written
+            "alpha": (str, lambda v: v in ("model", "auto"), "'model' (the model's own) or 'auto'"),  # pinv alphas
             "write": _NONNEG_INT,          # test images written into one memory (0 = all)
             "queries": _NONNEG_INT,        # written images queried with noise (0 = all written)
             "corruption": (str, lambda v: v in CORRUPTIONS, "one of " + ", ".join(map(repr, CORRUPTIONS))),
@@ -428,7 +429,8 @@ SCHEMAS = {
 }
 _CAPACITY_TOP = ("experiment", "analysis", "description", "profiles")
 # keys added after the first artifacts were written: files without them mean what they meant then
-OPTIONAL = {"gpm_fig4": {"curve": {"seeds": []}, "storage": {"model_profile": "", "split": "test"}}}
+OPTIONAL = {"gpm_fig4": {"curve": {"seeds": []},
+                         "storage": {"model_profile": "", "split": "test", "alpha": "model"}}}
 
 
 def _check_table(section: str, values, schema: dict, where: str) -> dict:

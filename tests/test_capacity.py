@@ -15,7 +15,7 @@ import torch
 from gpm_core.analyses import capacity
 from gpm_core.__main__ import main
 from gpm_core.artifacts import ANALYSIS_SCHEMA, load_results
-from gpm_core.config import ConfigError, capacity_config, load_capacity_config, load_config
+from gpm_core.config import ConfigError, capacity_config, config_from_dict, load_capacity_config, load_config
 from gpm_core.datasets import ImageSet, load_images
 from gpm_core.episodes import capacity_episodes
 from gpm_core.report import capacity as report_capacity
@@ -190,3 +190,29 @@ def test_cli_writes_artifact_with_provenance(results, tmp_path, capsys):
     bad.write_text(DKM_TOML.replace("episodes = 3", "episodes = -1"))
     assert main(["capacity", str(bad), "--results-dir", str(results)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_storage_only_profile_on_a_named_model_and_split(results):
+    """A storage-only profile (no curve): the model named by storage.model_profile writes the
+    training split; with alpha = 'auto' the same weights are read with automatic alphas (no
+    divergence check), with the model's fixed alphas the check is recorded."""
+    import tomllib
+
+    raw = tomllib.loads(FIG4_TOML)
+    raw["curve"]["experiments"] = []
+    (r,) = load_results("tiny_gpm", results_dir=results)
+    cfg = config_from_dict(r["config"])
+    train_set = load_images(cfg.data.dataset, "train", cfg.data)
+    for alpha in ("auto", "model"):
+        raw["storage"] |= {"model_profile": "quick", "split": "train", "alpha": alpha, "write": 0, "queries": 12}
+        art = json.loads(capacity.analyse(capacity_config(raw, "quick"), results_dir=results).read_text())
+        st = art["storage"]
+        assert art["points"] == [] and st["split"] == "train" and st["written"] == len(train_set)
+        assert st["model"]["profile"] == "quick" and st["alpha"] == alpha
+        if alpha == "auto":
+            assert st["pinv"] is None
+        else:
+            assert set(st["pinv"]) == {"W0", "M", "M_finite"} and st["pinv"]["M_finite"] in (True, False)
+    with pytest.raises(ConfigError, match="storage.split = 'val'"):
+        capacity_config({**raw, "storage": {**raw["storage"], "split": "val"}}, "quick")
+

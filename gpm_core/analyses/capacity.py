@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ from ..corruptions import corrupt, hamming
 from ..datasets import load_images
 from ..episodes import capacity_episodes, test_episodes
 from ..evaluate import episode_seed
-from ..runs import load_trained, mix_seed
+from ..runs import load_trained, mix_seed, model_from_state
 from .stability import fixed_alphas, margins
 
 # --------------------------------------------------------------------------------------
@@ -113,6 +114,18 @@ def pack_images(X) -> list[str]:
     return [artifacts.pack_bits(x) for x in X]
 
 
+def _pinv_check(model, state) -> dict | None:
+    """For a GPM with fixed alphas: alpha * sigma_max^2 of W0 and of M for one written episode
+    (the Ben-Cohen iteration converges only below 2) and whether M is finite; None otherwise."""
+    if not fixed_alphas(model.cfg):
+        return None
+    finite = bool(torch.isfinite(state["M"]).all())
+    s2 = lambda A: torch.linalg.matrix_norm(A[0].double(), ord=2).square().item() \
+        if bool(torch.isfinite(A).all()) else float("nan")
+    return {"W0": model.cfg.alpha_weight * s2(state["W0"]), "M": model.cfg.alpha_memory * s2(state["M"]),
+            "M_finite": finite}
+
+
 def _T_of(result: dict) -> int:
     return int(result["config"]["data"]["episode_length"])
 
@@ -175,6 +188,10 @@ def storage_test(cfg: dict, results_dir) -> tuple[dict, dict]:
     r = max(runs, key=_T_of)
     model, mcfg = load_trained(r)
     test_set = load_images(mcfg.data.dataset, s["split"], mcfg.data)  # the images written (any split)
+    if s["alpha"] == "auto" and mcfg.model.kind == "gpm":  # the same weights, alpha chosen per matrix
+        mcfg = dataclasses.replace(mcfg, model=dataclasses.replace(mcfg.model, alpha_memory="auto",
+                                                                   alpha_weight="auto"))
+        model = model_from_state(mcfg, model.state_dict(), test_set.image_shape)
     g = torch.Generator().manual_seed(s["seed"])
     n_write = s["write"] or len(test_set)
     if n_write > len(test_set):
@@ -189,6 +206,7 @@ def storage_test(cfg: dict, results_dir) -> tuple[dict, dict]:
         torch.manual_seed(s["seed"])
         state = model.write(Xw)  # writing noise as in evaluation (cfg.eval_write_noise)
         write_s = time.time() - t0
+        pinv = _pinv_check(model, state)
         clean = Xw[:, :n_q]  # (1, Q, C, H, W): queries are written images
         noisy = corrupt(clean, s["corruption"], s["level"], g)
         per_iter, show_traj, traj_blank = [], None, 0
@@ -230,6 +248,7 @@ def storage_test(cfg: dict, results_dir) -> tuple[dict, dict]:
         "ink_queries": _stats(clean[0].flatten(1).sum(1)),
         "blank_final": (traj_blank / n_q),
         "blank_samples": (final.flatten(1).amax(1) < 0.5).double().mean().item(),
+        "alpha": s["alpha"], "pinv": pinv,
         "write_time_s": round(write_s, 3), "time_s": round(time.time() - t0, 3),
         "grid": {"iters": cols, "original": pack_images(clean[0, :s["show"]]),
                  "noisy": pack_images(noisy[0, :s["show"]]),
