@@ -253,4 +253,4 @@ def test_table2_cells_and_targets_by_hand():
     assert met[("above", "rotation 30", "8")] is False  # 9.0 vs 9.5
     assert sum(not v for v in met.values()) == 3
     rows = report_denoise.table2_long_rows(runs)
-    assert rows[0]["gpm ours"] == f"35.0 ± {50 ** 0.5:.1f}" and rows[0]["all-blank"] == "1.0"
+    assert rows[0]["GPM ours"] == f"35.0 ± {50 ** 0.5:.1f}" and rows[0]["all-blank"] == "1.0"

@@ -7,6 +7,8 @@ and figures only.
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 from .. import artifacts
@@ -31,6 +33,12 @@ def _cell(runs, exp, T, kind, level, key="success_rate", step=-1):
             if row["T"] == T and row["kind"] == kind and row["level"] == level and exp in row:
                 vals.append(row[exp][key][step])
     return vals
+
+
+def model_steps(run: dict) -> dict[str, int]:
+    """{experiment: training steps} of the model results an artifact names in its sources."""
+    return {src["experiment"]: json.loads((artifacts.REPO / src["path"]).read_text())["steps"]
+            for src in run["sources"]}
 
 
 def seeds_of(runs: list[dict]) -> list[int]:
@@ -95,10 +103,10 @@ def table2_long_rows(runs: list[dict]) -> list[dict]:
         for m in ("gpm", "dkm"):
             if m not in c:
                 continue
-            v = c[m]
-            row[f"{m} paper"] = "–" if v["paper"] is None else f"{v['paper']:.2f}"
-            row[f"{m} ours"] = _fmt(v["mean"], v["sd"])
-            row[f"{m} gap"] = "–" if v["gap"] is None else f"{v['gap']:+.1f}"
+            v, M = c[m], m.upper()
+            row[f"{M} paper"] = "–" if v["paper"] is None else f"{v['paper']:.2f}"
+            row[f"{M} ours"] = _fmt(v["mean"], v["sd"])
+            row[f"{M} gap"] = "–" if v["gap"] is None else f"{v['gap']:+.1f}"
         row["all-blank"] = f"{c['blank']:.1f}"
         row["no read"] = "not measured" if c["no_read"] is None else f"{c['no_read']:.1f}"
         g = c.get("gpm", {}).get("clean_read")
