@@ -216,3 +216,25 @@ def test_storage_only_profile_on_a_named_model_and_split(results):
     with pytest.raises(ConfigError, match="storage.split = 'val'"):
         capacity_config({**raw, "storage": {**raw["storage"], "split": "val"}}, "quick")
 
+
+
+def test_fig4_ordering_by_hand():
+    """Means and sds over seeds per (K, T), and the ordering decided only beyond 2 standard
+    errors over seeds (and never with one seed per size)."""
+    def point(K, T, seed, v):
+        return {"K": K, "T": T, "seed": seed, "recon": {"mean": v, "sd": 4.0, "n": 16},
+                "train_steps": 10, "train_images": 100}
+
+    pts = [point(8, 32, s, v) for s, v in enumerate((50.0, 52.0, 54.0))]
+    pts += [point(32, 32, s, v) for s, v in enumerate((40.0, 41.0, 42.0))]  # 8 x 100 worse by 11
+    pts += [point(8, 128, s, v) for s, v in enumerate((50.0, 60.0, 40.0))]
+    pts += [point(32, 128, s, v) for s, v in enumerate((49.0, 51.0, 47.0))]  # 1 apart, sd 10: undecided
+    pts += [point(8, 512, 0, 70.0), point(32, 512, 0, 20.0)]  # one seed: undecided
+    rows = {r["T"]: r for r in report_capacity.fig4_ordering({"points": pts})}
+    assert rows[32]["difference"] == pytest.approx(11.0)
+    assert rows[32]["se"] == pytest.approx((4 / 3 + 1 / 3) ** 0.5)
+    assert rows[32]["verdict"] == "32 x 100 better"
+    assert rows[128]["verdict"] == "undecided" and rows[512]["verdict"] == "undecided"
+    p = {(q["K"], q["T"]): q for q in report_capacity.fig4_points({"points": pts})}
+    assert p[(8, 128)]["recon"] == 50.0 and p[(8, 128)]["sd_seeds"] == pytest.approx(10.0)
+    assert p[(8, 512)]["seeds"] == 1 and p[(8, 512)]["se_episodes"] == pytest.approx(1.0)
