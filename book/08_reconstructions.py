@@ -155,10 +155,9 @@ assert smp[("omniglot", "DKM")]["ink, after 5 reads"] > 0.5 * smp[("omniglot", "
 # The samples are where the two memories differ most: after five reads GPM's hold
 # {glue:text}`gpm_sample_ink:.1f` ink pixels on average, DKM's {glue:text}`dkm_sample_ink:.1f`,
 # the written images {glue:text}`written_ink:.1f`. DKM's samples are stroke patterns of the
-# size of a character; GPM's are mostly faint fragments. A draw $w \sim \mathcal N(0, I)$ is
-# far from the addresses of the written codes for GPM, whose prior on $w$ the authors' noise
-# and shared draw of $W$ (see {doc}`07_table1`) train only weakly; the paper's Fig. 3a shows
-# characters.
+# size of a character; GPM's are mostly faint fragments, where the paper's Fig. 3a shows
+# characters. We have not measured why; the addresses $\bar W$ of the written codes and the
+# prior draws $w \sim \mathcal N(0, I)$ are the place to look.
 #
 # ## Figure 6: cosine similarity of the codes written and read
 #

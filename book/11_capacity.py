@@ -278,6 +278,7 @@ for a in dkm:
 a0 = dkm[0]
 glue("dkm_change", ", ".join(f"{c:+.1f}" for c in changes[(a0["profile"], "dkm")]), display=False)
 glue("gpm_change", ", ".join(f"{c:+.1f}" for c in changes[(a0["profile"], "gpm")]), display=False)
+assert changes[(a0["profile"], "gpm")][0] < 0  # GPM's bound falls with L at 2 classes (the prose below)
 
 # %%
 cells = dkm[0]["rows"][0]["cells"]  # the episodes are the same for every model and seed
@@ -303,8 +304,8 @@ assert not any(r["bad"] for r in rows_d) and max(r["ratio_max"] for r in rows_d)
 # 2. **Redundancy, and repeated images.** Our test split has 5 drawings per character, so an
 #    episode of $L$ images from $c$ classes holds at most $5c$ distinct images (the table
 #    above): beyond that a longer episode repeats images, which the memories can exploit; GPM's
-#    bound falls with $L$ where episodes repeat most. The paper's test episodes (Burda et al.'s
-#    split) have the same property.
+#    bound falls with $L$ for episodes of 2 classes, whose images repeat most. The paper's test
+#    episodes (Burda et al.'s split) have the same property.
 # 3. **The pseudo-inverse stays within its limit.** Every GPM episode here has
 #    α σ_max² below 2 for both $W_0$ and $M$ (largest value {glue:text}`ratio_max:.2f`), so no
 #    bound diverges up to $L = 200$; the storage test above shows where the same α fails.
