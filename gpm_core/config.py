@@ -387,24 +387,30 @@ _POS_INT_LIST = (list, lambda v: bool(v) and all(isinstance(i, int) and not isin
                                                  for i in v), "a non-empty list of integers > 0")
 _INT_LIST = (list, lambda v: all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v),
              "a list of integers >= 0")
+_STR_LIST_OR_EMPTY = (list, lambda v: all(isinstance(s, str) and s for s in v), "a list of strings")
+_ANY_STR = (str, lambda v: True, "a string")
 
 ANALYSES = ("gpm_fig4", "dkm_fig2")
 SCHEMAS = {
     "gpm_fig4": {
         "curve": {
-            "experiments": _STR_LIST,      # training experiments, one per memory size
+            "experiments": _STR_LIST_OR_EMPTY,  # training experiments, one per memory size ([] = no
+                                           # curve: a profile that runs the storage test only)
             "profile_prefix": _STR,        # model profiles "<prefix><T>", one per episode length
-            "seed": _NONNEG_INT,           # model seed
+            "seed": _NONNEG_INT,           # model seed of the storage test's model
+            "seeds": _INT_LIST,            # model seeds of the curve's points ([] = every seed found)
             "test_images": _POS_INT,       # per T: max(1, test_images // T) test episodes
             "eval_seed": _NONNEG_INT,      # seed of the test episodes and of the model's noise
             "batch_size": _POS_INT,        # episodes per model.evaluate call
         },
         "storage": {
-            "experiment": _STR,            # its longest-T model (curve.profile_prefix) is used
+            "experiment": _STR,            # its longest-T model (curve.profile_prefix) is used ...
+            "model_profile": _ANY_STR,     # ... unless this names the model's profile ("" = longest T)
+            "split": (str, lambda v: v in ("test", "train"), "'test' (GPM 3.4) or 'train'"),  # the images written
+            "alpha": (str, lambda v: v in ("model", "auto"), "'model' (the model's own) or 'auto'"),  # pinv alphas
             "write": _NONNEG_INT,          # test images written into one memory (0 = all)
             "queries": _NONNEG_INT,        # written images queried with noise (0 = all written)
-            "corruption": (str, lambda v: v in ("salt_pepper", "block", "rotation"),
-                           "one of 'salt_pepper', 'block', 'rotation'"),
+            "corruption": (str, lambda v: v in CORRUPTIONS, "one of " + ", ".join(map(repr, CORRUPTIONS))),
             "level": ((int, float), lambda v: v >= 0, "a number >= 0"),
             "iters": _POS_INT,             # iterative reads of each query
             "query_batch": _POS_INT,       # queries read at once (memory use)
@@ -429,6 +435,9 @@ SCHEMAS = {
     },
 }
 _CAPACITY_TOP = ("experiment", "analysis", "description", "profiles")
+# keys added after the first artifacts were written: files without them mean what they meant then
+OPTIONAL = {"gpm_fig4": {"curve": {"seeds": []},
+                         "storage": {"model_profile": "", "split": "test", "alpha": "model"}}}
 
 
 def _check_table(section: str, values, schema: dict, where: str) -> dict:
@@ -478,6 +487,8 @@ def capacity_config(raw: dict, profile: str = "quick", where: str = "config") ->
                               f"valid tables: {', '.join(schema)}")
         cfg[section].update(_check_table(section, values, schema[section], f"{where} [profiles.{profile}]"))
     for section, keys in schema.items():
+        for key, value in OPTIONAL.get(analysis, {}).get(section, {}).items():
+            cfg[section].setdefault(key, copy.deepcopy(value))
         missing = [k for k in keys if k not in cfg[section]]
         if missing:
             raise ConfigError(f"{where}: [{section}] lacks {', '.join(missing)} (profile {profile!r}); "
@@ -498,7 +509,7 @@ def load_capacity_config(path, profile: str = "quick") -> dict:
 # --------------------------------------------------------------------------------------
 _DENOISE_TOP = {"experiment", "description", "denoise", "profiles"}
 _DENOISE_FIELDS = {"models", "T", "queries", "iterations", "success_fraction", "test_seed", "corruptions",
-           "table2_levels", "examples", "dkm_fig3", "model_profile"}
+           "table2_levels", "examples", "dkm_fig3", "model_profile", "fig7_levels"}
 
 
 def load_denoise_config(path, profile: str = "quick") -> dict:
@@ -550,7 +561,8 @@ def load_denoise_config(path, profile: str = "quick") -> dict:
         raise ConfigError(f"{path}: denoise.iterations must be an integer >= 1, got {cfg['iterations']}")
     if not isinstance(cfg["queries"], int) or cfg["queries"] < max(cfg["T"]):
         raise ConfigError(f"{path}: denoise.queries must be an integer >= max(T) = {max(cfg['T'])}")
-    for kind in list(cfg["corruptions"]) + list(cfg["table2_levels"]):
+    need(isinstance(cfg.get("fig7_levels", {}), dict), "[denoise.fig7_levels] must map each kind to one level")
+    for kind in list(cfg["corruptions"]) + list(cfg["table2_levels"]) + list(cfg.get("fig7_levels", {})):
         if kind not in CORRUPTIONS:
             raise ConfigError(f"{path}: unknown corruption {kind!r}; valid: {', '.join(CORRUPTIONS)}")
     for kind, level in cfg["table2_levels"].items():

@@ -14,10 +14,15 @@ each choice below is ours and stated:
   about its centre, nearest-neighbour, pixels entering from outside set to 0 (GPM Table 2:
   "rotation noise (30 deg)"; Fig. 7c draws the angle from [-45, 45]; `rotate(X, (lo, hi))`
   draws it uniformly from [lo, hi]).
+- `gaussian(X, sigma)`: add independent N(0, sigma^2) noise to every pixel and clip to
+  [0, 1] (GPM Fig. 7d: "Gaussian noise with standard deviation 0.5"). The query stays
+  real-valued (the encoder reads it as it is; clipping keeps it in the range the encoder was
+  trained on); its Hamming error against the clean image is that of the thresholded query,
+  a pixel flipping when the noise pushes it across 0.5 (probability 1 - Phi(0.5 / sigma)).
 
 Every function takes a `torch.Generator` and is deterministic given its state; images are
 float tensors (..., C, H, W) with values in {0, 1}, returned as new tensors of the same
-shape. `hamming(X, Y)` counts differing pixels per image after thresholding at 0.5: the
+shape (in {0, 1} except for `gaussian`, in [0, 1]). `hamming(X, Y)` counts differing pixels per image after thresholding at 0.5: the
 papers' "Hamming error"; a retrieval is a success when it is at most 1 % of the pixels
 (7 of 784, GPM Table 2: "at most 1% error, which is equivalent to 7 pixels").
 """
@@ -29,7 +34,7 @@ import math
 import torch
 from torch import Tensor
 
-KINDS = ("salt_pepper", "block", "rotation")
+KINDS = ("salt_pepper", "block", "rotation", "gaussian")
 
 
 def _check_images(X: Tensor) -> None:
@@ -101,15 +106,26 @@ def rotate(X: Tensor, degrees: float | tuple[float, float],
     return out.to(X.dtype).reshape(X.shape)
 
 
+def gaussian(X: Tensor, sigma: float, generator: torch.Generator | None = None) -> Tensor:
+    """X + sigma * eps, eps ~ N(0, I) drawn per pixel and channel, clipped to [0, 1]."""
+    _check_images(X)
+    if not sigma >= 0.0:
+        raise ValueError(f"Gaussian noise standard deviation must be >= 0, got {sigma}")
+    eps = torch.randn(X.shape, generator=generator, dtype=torch.float32).to(device=X.device)
+    return (X + sigma * eps.to(X.dtype)).clamp(0.0, 1.0)
+
+
 def corrupt(X: Tensor, kind: str, level, generator: torch.Generator | None = None) -> Tensor:
     """Dispatch: kind "salt_pepper" (level = fraction), "block" (level = side in pixels),
-    "rotation" (level = degrees, or a (lo, hi) range)."""
+    "rotation" (level = degrees, or a (lo, hi) range), "gaussian" (level = standard deviation)."""
     if kind == "salt_pepper":
         return salt_pepper(X, float(level), generator)
     if kind == "block":
         return block(X, int(level), generator)
     if kind == "rotation":
         return rotate(X, level if isinstance(level, (tuple, list)) else float(level), generator)
+    if kind == "gaussian":
+        return gaussian(X, float(level), generator)
     raise ValueError(f"unknown corruption {kind!r}; valid: {', '.join(KINDS)}")
 
 

@@ -15,7 +15,7 @@ import torch
 from gpm_core.analyses import capacity
 from gpm_core.__main__ import main
 from gpm_core.artifacts import ANALYSIS_SCHEMA, load_results
-from gpm_core.config import ConfigError, capacity_config, load_capacity_config, load_config
+from gpm_core.config import ConfigError, capacity_config, config_from_dict, load_capacity_config, load_config
 from gpm_core.datasets import ImageSet, load_images
 from gpm_core.episodes import capacity_episodes
 from gpm_core.report import capacity as report_capacity
@@ -190,3 +190,51 @@ def test_cli_writes_artifact_with_provenance(results, tmp_path, capsys):
     bad.write_text(DKM_TOML.replace("episodes = 3", "episodes = -1"))
     assert main(["capacity", str(bad), "--results-dir", str(results)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_storage_only_profile_on_a_named_model_and_split(results):
+    """A storage-only profile (no curve): the model named by storage.model_profile writes the
+    training split; with alpha = 'auto' the same weights are read with automatic alphas (no
+    divergence check), with the model's fixed alphas the check is recorded."""
+    import tomllib
+
+    raw = tomllib.loads(FIG4_TOML)
+    raw["curve"]["experiments"] = []
+    (r,) = load_results("tiny_gpm", results_dir=results)
+    cfg = config_from_dict(r["config"])
+    train_set = load_images(cfg.data.dataset, "train", cfg.data)
+    for alpha in ("auto", "model"):
+        raw["storage"] |= {"model_profile": "quick", "split": "train", "alpha": alpha, "write": 0, "queries": 12}
+        art = json.loads(capacity.analyse(capacity_config(raw, "quick"), results_dir=results).read_text())
+        st = art["storage"]
+        assert art["points"] == [] and st["split"] == "train" and st["written"] == len(train_set)
+        assert st["model"]["profile"] == "quick" and st["alpha"] == alpha
+        if alpha == "auto":
+            assert st["pinv"] is None
+        else:
+            assert set(st["pinv"]) == {"W0", "M", "M_finite"} and st["pinv"]["M_finite"] in (True, False)
+    with pytest.raises(ConfigError, match="storage.split = 'val'"):
+        capacity_config({**raw, "storage": {**raw["storage"], "split": "val"}}, "quick")
+
+
+
+def test_fig4_ordering_by_hand():
+    """Means and sds over seeds per (K, T), and the ordering decided only beyond 2 standard
+    errors over seeds (and never with one seed per size)."""
+    def point(K, T, seed, v):
+        return {"K": K, "T": T, "seed": seed, "recon": {"mean": v, "sd": 4.0, "n": 16},
+                "train_steps": 10, "train_images": 100}
+
+    pts = [point(8, 32, s, v) for s, v in enumerate((50.0, 52.0, 54.0))]
+    pts += [point(32, 32, s, v) for s, v in enumerate((40.0, 41.0, 42.0))]  # 8 x 100 worse by 11
+    pts += [point(8, 128, s, v) for s, v in enumerate((50.0, 60.0, 40.0))]
+    pts += [point(32, 128, s, v) for s, v in enumerate((49.0, 51.0, 47.0))]  # 1 apart, sd 10: undecided
+    pts += [point(8, 512, 0, 70.0), point(32, 512, 0, 20.0)]  # one seed: undecided
+    rows = {r["T"]: r for r in report_capacity.fig4_ordering({"points": pts})}
+    assert rows[32]["difference"] == pytest.approx(11.0)
+    assert rows[32]["se"] == pytest.approx((4 / 3 + 1 / 3) ** 0.5)
+    assert rows[32]["verdict"] == "32 x 100 better"
+    assert rows[128]["verdict"] == "undecided" and rows[512]["verdict"] == "undecided"
+    p = {(q["K"], q["T"]): q for q in report_capacity.fig4_points({"points": pts})}
+    assert p[(8, 128)]["recon"] == 50.0 and p[(8, 128)]["sd_seeds"] == pytest.approx(10.0)
+    assert p[(8, 512)]["seeds"] == 1 and p[(8, 512)]["se_episodes"] == pytest.approx(1.0)

@@ -1,6 +1,8 @@
 """gpm_core.corruptions against independent references: exact flip counts, explicit block
 windows, torch.rot90 and torchvision's rotate, and a pixel-by-pixel Hamming count."""
 
+import math
+
 import pytest
 import torch
 import torchvision.transforms.functional as TF
@@ -30,7 +32,8 @@ def test_salt_pepper_flips_exactly_round_p_pixels(p):
 def test_corruptions_are_deterministic_and_leave_input_alone():
     X = _images()
     X0 = X.clone()
-    for kind, level in [("salt_pepper", 0.15), ("block", 12), ("rotation", 30), ("rotation", (-45, 45))]:
+    for kind, level in [("salt_pepper", 0.15), ("block", 12), ("rotation", 30), ("rotation", (-45, 45)),
+                        ("gaussian", 0.5)]:
         A = c.corrupt(X, kind, level, _gen(7))
         B = c.corrupt(X, kind, level, _gen(7))
         assert torch.equal(A, B), kind
@@ -88,6 +91,26 @@ def test_rotation_sign_is_random_with_fixed_magnitude():
     assert is_plus.any() and is_minus.any()
 
 
+def test_gaussian_is_clipped_normal_noise_pixel_by_pixel():
+    X = _images(n=4)
+    Y = c.gaussian(X, 0.5, _gen(3))
+    eps = torch.randn(X.shape, generator=_gen(3))  # the same draws, taken independently
+    for x, y, e in zip(X.flatten().tolist(), Y.flatten().tolist(), eps.flatten().tolist()):
+        assert y == pytest.approx(min(1.0, max(0.0, x + 0.5 * e)), abs=1e-6)
+    assert torch.equal(c.corrupt(X, "gaussian", 0.5, _gen(3)), Y)
+    assert torch.equal(c.gaussian(X, 0.0, _gen(3)), X)
+
+
+def test_gaussian_flips_the_thresholded_pixels_at_the_normal_tail_rate():
+    # a pixel crosses 0.5 when the noise pushes it past 0.5 in its direction:
+    # P = 1 - Phi(0.5 / sigma), Phi from math.erf (sigma = 0.5: 0.1587)
+    X = _images(n=400)
+    for sigma in (0.25, 0.5, 1.0):
+        rate = c.hamming(X, c.gaussian(X, sigma, _gen(5))).double().sum() / X.numel()
+        expected = 0.5 * (1 - math.erf(0.5 / sigma / math.sqrt(2)))
+        assert abs(rate.item() - expected) < 4 * math.sqrt(expected * (1 - expected) / X.numel()), sigma
+
+
 def test_hamming_counts_pixels_after_thresholding():
     X = _images(n=3)
     Y = X.clone()
@@ -112,6 +135,8 @@ def test_bad_arguments_say_what_is_wrong():
         c.salt_pepper(X, 1.5)
     with pytest.raises(ValueError, match="block size must be in"):
         c.block(X, 40)
+    with pytest.raises(ValueError, match="standard deviation must be >= 0"):
+        c.gaussian(X, -0.1)
     with pytest.raises(ValueError, match="unknown corruption 'blur'"):
         c.corrupt(X, "blur", 1)
     with pytest.raises(ValueError, match=r"\(..., C, H, W\)"):

@@ -187,3 +187,70 @@ def test_table2_prints_the_paper_only_beside_omniglot():
     assert rows[0]["T = 4"] == f"12.5 ± 0.0 ({TABLE2[('gpm', 'salt_pepper_15')][0]:.2f})"
     assert rows[5]["T = 16"] == f"2.5 ± 0.0 ({TABLE2[('dkm', 'rotation_30')][2]:.2f})"
     assert all("(" not in row[f"T = {T}"] for row in report_denoise.table2_rows([_fake_run("mnist")]) for T in (4, 8, 16))
+
+
+def test_fig7_panels_baselines_and_clean_reads(trained, tmp_path):
+    """Fig. 7 (a-d) with a rotation range and Gaussian noise, the no-read baseline (the query's
+    own success, step 0 of every model's trajectory) and the clean-query reads."""
+    results = trained / "results"
+    toml = tmp_path / "fig7.toml"
+    toml.write_text(DENOISE_TOML.replace('experiment = "tiny_denoise"', 'experiment = "tiny_fig7"')
+                    .replace("rotation = [30]\n", "rotation = [30]\ngaussian = [0.5]\n", 1)
+                    .replace("[denoise.dkm_fig3]", "[denoise.fig7_levels]\nsalt_pepper = 0.2\nrotation = [-45, 45]\n"
+                             "gaussian = 0.5\n\n[denoise.dkm_fig3]"))
+    assert main(["denoise", str(toml), "--results-dir", str(results)]) == 0
+    (r,) = load_analyses("tiny_fig7", results)
+    assert list(r["examples"]) == ["salt_pepper", "rotation", "gaussian"]
+    assert r["examples"]["rotation"]["level"] == [-45, 45]
+    assert report_denoise.unpack(r["examples"]["gaussian"]["query"]).shape == (2, 1, 16, 16)
+    for row in r["grid"]:
+        for m in ("tiny_gpm", "tiny_dkm"):  # step 0 is the query itself, the same for both models
+            assert row[m]["success_rate"][0] == pytest.approx(row["query_success_rate"])
+    gauss = [row for row in r["grid"] if row["kind"] == "gaussian"]
+    assert len(gauss) == 2 and all(row["query_hamming_mean"] > 0 for row in gauss)
+    ex = r["table2_examples"]  # the Table 2 queries at the shortest T = 2: 8 queries from 4 episodes
+    assert set(ex) == {"salt_pepper", "block", "rotation"} and ex["block"]["T"] == 2
+    assert report_denoise.unpack(ex["block"]["tiny_gpm"]["X"]).shape == (4, 8, 1, 16, 16)
+    assert len(ex["block"]["tiny_gpm"]["hamming"]) == 8 and len(ex["block"]["tiny_gpm"]["hamming"][0]) == 4
+    assert [c["T"] for c in r["clean_reads"]] == [2, 4]
+    # the clean reads start from the clean images: zero error at step 0
+    assert all(c[m]["hamming_mean"][0] == 0 for c in r["clean_reads"] for m in ("tiny_gpm", "tiny_dkm"))
+
+
+def _fake_cells_run(seed, gpm, dkm):
+    """A fabricated artifact: GPM and DKM success rates per (kind, T) from `gpm`/`dkm`
+    {kind: (T4, T8, T16)}, with baselines and clean reads."""
+    run = _fake_run("omniglot") | {"seed": seed}
+    for i, row in enumerate(run["grid"]):
+        k, T = row["kind"], row["T"]
+        row["tiny_gpm"] = {"success_rate": [0.0, gpm[k][(4, 8, 16).index(T)]]}
+        row["tiny_dkm"] = {"success_rate": [0.0, dkm[k][(4, 8, 16).index(T)]]}
+        row |= {"blank_success_rate": 1.0, "query_success_rate": 0.5}
+    run["clean_reads"] = [{"T": T, "tiny_gpm": {"success_rate": [100.0, 90.0]},
+                           "tiny_dkm": {"success_rate": [100.0, 40.0]}} for T in (4, 8, 16)]
+    return run
+
+
+def test_table2_cells_and_targets_by_hand():
+    from gpm_core.report.paper_numbers import TABLE2
+
+    g0 = {"salt_pepper": (30.0, 20.0, 10.0), "block": (50.0, 40.0, 45.0), "rotation": (16.0, 9.0, 2.0)}
+    g1 = {"salt_pepper": (40.0, 30.0, 10.0), "block": (60.0, 40.0, 55.0), "rotation": (18.0, 9.0, 2.0)}
+    d = {"salt_pepper": (1.0, 0.0, 0.0), "block": (0.0, 0.0, 0.0), "rotation": (1.0, 9.5, 1.0)}
+    runs = [_fake_cells_run(0, g0, d), _fake_cells_run(1, g1, d)]
+    cells = report_denoise.table2_cells(runs)
+    sp4 = cells[0]
+    assert (sp4["kind"], sp4["T"]) == ("salt_pepper", 4)
+    assert sp4["gpm"]["mean"] == 35.0 and sp4["gpm"]["sd"] == pytest.approx(50 ** 0.5)
+    assert sp4["gpm"]["paper"] == TABLE2[("gpm", "salt_pepper_15")][0]
+    assert sp4["gpm"]["gap"] == pytest.approx(35.0 - TABLE2[("gpm", "salt_pepper_15")][0])
+    assert sp4["blank"] == 1.0 and sp4["no_read"] == 0.5 and sp4["gpm"]["clean_read"] == 90.0
+    met = {(t["target"].split(" ")[1], t["corruption"], str(t["T"])): t["met"]
+           for t in report_denoise.table2_targets(runs)}
+    assert met[("≥", "rotation 30", "4")] is False and met[("≥", "salt pepper 0.15", "4")] is True
+    assert met[("falls", "block 12", "4, 8, 16")] is False  # 55 -> 40 -> 50
+    assert met[("falls", "rotation 30", "4, 8, 16")] is True
+    assert met[("above", "rotation 30", "8")] is False  # 9.0 vs 9.5
+    assert sum(not v for v in met.values()) == 3
+    rows = report_denoise.table2_long_rows(runs)
+    assert rows[0]["GPM ours"] == f"35.0 ± {50 ** 0.5:.1f}" and rows[0]["all-blank"] == "1.0"

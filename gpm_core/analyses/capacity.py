@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ from ..corruptions import corrupt, hamming
 from ..datasets import load_images
 from ..episodes import capacity_episodes, test_episodes
 from ..evaluate import episode_seed
-from ..runs import load_trained, mix_seed
+from ..runs import load_trained, mix_seed, model_from_state
 from .stability import fixed_alphas, margins
 
 # --------------------------------------------------------------------------------------
@@ -113,6 +114,18 @@ def pack_images(X) -> list[str]:
     return [artifacts.pack_bits(x) for x in X]
 
 
+def _pinv_check(model, state) -> dict | None:
+    """For a GPM with fixed alphas: alpha * sigma_max^2 of W0 and of M for one written episode
+    (the Ben-Cohen iteration converges only below 2) and whether M is finite; None otherwise."""
+    if not fixed_alphas(model.cfg):
+        return None
+    finite = bool(torch.isfinite(state["M"]).all())
+    s2 = lambda A: torch.linalg.matrix_norm(A[0].double(), ord=2).square().item() \
+        if bool(torch.isfinite(A).all()) else float("nan")
+    return {"W0": model.cfg.alpha_weight * s2(state["W0"]), "M": model.cfg.alpha_memory * s2(state["M"]),
+            "M_finite": finite}
+
+
 def _T_of(result: dict) -> int:
     return int(result["config"]["data"]["episode_length"])
 
@@ -128,12 +141,13 @@ def fig4_curve(cfg: dict, results_dir) -> tuple[list[dict], list[dict]]:
     c = cfg["curve"]
     points, used, test_cache = [], [], {}
     for exp in c["experiments"]:
-        runs = _model_results(exp, results_dir, prefix=c["profile_prefix"], seeds=[c["seed"]])
+        runs = _model_results(exp, results_dir, prefix=c["profile_prefix"], seeds=c["seeds"])
         if not runs:
-            raise FileNotFoundError(f"no results/{exp}/{c['profile_prefix']}*-seed{c['seed']}.json: train them "
+            seeds = ",".join(map(str, c["seeds"])) or "*"
+            raise FileNotFoundError(f"no results/{exp}/{c['profile_prefix']}*-seed{seeds}.json: train them "
                                     f"first (python -m gpm_core train configs/{exp}.toml --profile "
-                                    f"{c['profile_prefix']}<T> --seed {c['seed']})")
-        for r in sorted(runs, key=_T_of):
+                                    f"{c['profile_prefix']}<T> --seed N)")
+        for r in sorted(runs, key=lambda r: (_T_of(r), r["seed"])):
             model, mcfg = load_trained(r)
             key = (mcfg.data.dataset, mcfg.data.binarize, mcfg.data.test_subset)
             if key not in test_cache:
@@ -156,22 +170,32 @@ def fig4_curve(cfg: dict, results_dir) -> tuple[list[dict], list[dict]]:
 
 def storage_test(cfg: dict, results_dir) -> tuple[dict, dict]:
     """The "24,345-GPM" test (GPM section 3.4, Fig. 4b/c) on the longest-episode model of
-    `storage.experiment`: write `write` test images (a fixed random choice; all if 0) into
-    ONE memory, corrupt `queries` of them, read each query `iters` times (attractor
+    `storage.experiment` (or its run of profile `storage.model_profile`): write `write`
+    images of the `storage.split` split (the paper: the test set; a fixed random choice, all
+    if 0) into ONE memory, corrupt `queries` of them, read each query `iters` times (attractor
     dynamics) and count wrong pixels against the clean image; generate `samples` images and
     find each one's nearest written image by Hamming distance. Returns (payload, model result)."""
     s, c = cfg["storage"], cfg["curve"]
-    runs = _model_results(s["experiment"], results_dir, prefix=c["profile_prefix"], seeds=[c["seed"]])
+    if s["model_profile"]:
+        runs = _model_results(s["experiment"], results_dir, profile=s["model_profile"], seeds=[c["seed"]])
+        want = f"{s['model_profile']}-seed{c['seed']}"
+    else:
+        runs = _model_results(s["experiment"], results_dir, prefix=c["profile_prefix"], seeds=[c["seed"]])
+        want = f"{c['profile_prefix']}*-seed{c['seed']}"
     if not runs:
-        raise FileNotFoundError(f"no results/{s['experiment']}/{c['profile_prefix']}*-seed{c['seed']}.json: "
-                                f"train the Fig. 4a runs first (configs/{s['experiment']}.toml)")
+        raise FileNotFoundError(f"no results/{s['experiment']}/{want}.json: train the model first "
+                                f"(configs/{s['experiment']}.toml)")
     r = max(runs, key=_T_of)
     model, mcfg = load_trained(r)
-    test_set = load_images(mcfg.data.dataset, "test", mcfg.data)
+    test_set = load_images(mcfg.data.dataset, s["split"], mcfg.data)  # the images written (any split)
+    if s["alpha"] == "auto" and mcfg.model.kind == "gpm":  # the same weights, alpha chosen per matrix
+        mcfg = dataclasses.replace(mcfg, model=dataclasses.replace(mcfg.model, alpha_memory="auto",
+                                                                   alpha_weight="auto"))
+        model = model_from_state(mcfg, model.state_dict(), test_set.image_shape)
     g = torch.Generator().manual_seed(s["seed"])
     n_write = s["write"] or len(test_set)
     if n_write > len(test_set):
-        raise ConfigError(f"storage.write = {n_write}: the test set has {len(test_set)} images")
+        raise ConfigError(f"storage.write = {n_write}: the {s['split']} set has {len(test_set)} images")
     order = torch.randperm(len(test_set), generator=g)[:n_write]
     Xw = test_set.as_float(order).unsqueeze(0)  # (1, N, C, H, W): one episode, one memory
     n_q = s["queries"] or n_write
@@ -182,6 +206,7 @@ def storage_test(cfg: dict, results_dir) -> tuple[dict, dict]:
         torch.manual_seed(s["seed"])
         state = model.write(Xw)  # writing noise as in evaluation (cfg.eval_write_noise)
         write_s = time.time() - t0
+        pinv = _pinv_check(model, state)
         clean = Xw[:, :n_q]  # (1, Q, C, H, W): queries are written images
         noisy = corrupt(clean, s["corruption"], s["level"], g)
         per_iter, show_traj, traj_blank = [], None, 0
@@ -211,7 +236,7 @@ def storage_test(cfg: dict, results_dir) -> tuple[dict, dict]:
     payload = {
         "model": {"experiment": r["experiment"], "profile": r["profile"], "seed": r["seed"],
                   "K": mcfg.model.memory_slots, "T_train": _T_of(r), "train_steps": r["steps"]},
-        "written": n_write, "queries": n_q, "pixels": n_pix,
+        "split": s["split"], "written": n_write, "queries": n_q, "pixels": n_pix,
         "corruption": {"kind": s["corruption"], "level": s["level"]},
         "hamming_noisy": _stats(errors[0]),
         "hamming_final": _stats(errors[-1]),
@@ -223,6 +248,7 @@ def storage_test(cfg: dict, results_dir) -> tuple[dict, dict]:
         "ink_queries": _stats(clean[0].flatten(1).sum(1)),
         "blank_final": (traj_blank / n_q),
         "blank_samples": (final.flatten(1).amax(1) < 0.5).double().mean().item(),
+        "alpha": s["alpha"], "pinv": pinv,
         "write_time_s": round(write_s, 3), "time_s": round(time.time() - t0, 3),
         "grid": {"iters": cols, "original": pack_images(clean[0, :s["show"]]),
                  "noisy": pack_images(noisy[0, :s["show"]]),
@@ -303,7 +329,7 @@ def analyse(cfg: dict, seed: int = 0, results_dir="results") -> Path:
             cfg[section][key] += seed
     t0 = time.time()
     if cfg["analysis"] == "gpm_fig4":
-        points, used = fig4_curve(cfg, results_dir)
+        points, used = fig4_curve(cfg, results_dir)  # [] for a storage-only profile
         storage, r = storage_test(cfg, results_dir)
         payload = {"analysis": "gpm_fig4", "points": points, "storage": storage}
         used = used + [r]

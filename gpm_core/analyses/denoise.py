@@ -14,6 +14,10 @@ in the config (its result JSON `results/<experiment>/<model profile>-seed<seed>.
    retrieval as a success when the final error is at most 1 % of the pixels (7 of 784;
    GPM Table 2).
 
+Beside each cell the artifact keeps two baselines measured on the same queries (an all-blank
+answer, and no read at all: the corrupted query returned unchanged) and, per T, the reads of
+the uncorrupted images (`clean_reads`): the success a model could reach at best.
+
 Every choice the papers leave open is a config field, recorded in the artifact. The same
 episodes and corruptions are used for every model (they depend only on the analysis seed,
 T and the corruption), so GPM and DKM answer the same queries. The energy of each state
@@ -42,6 +46,11 @@ The analysis TOML:
     [denoise.examples]        # trajectories stored as images (Fig. 7, DKM Fig. 3)
     T = 16
     n = 8
+    [denoise.fig7_levels]     # optional: the corruptions of Fig. 7 (a-d); default table2_levels
+    salt_pepper = 0.15
+    block = 12
+    rotation = [-45, 45]      # a (lo, hi) range: the angle uniform in it
+    gaussian = 0.5
     [denoise.dkm_fig3]        # DKM section 4: 15 % salt-and-pepper, 15 iterations, and
     T = 32                    # samples w ~ p(w) refined by the same dynamics; energy of
     n = 20                    # n trajectories each
@@ -79,6 +88,9 @@ def _gen(*keys: int) -> torch.Generator:
 
 
 def _level_key(level) -> int:
+    """An integer key of a corruption level: a number, or a (lo, hi) range of rotation angles."""
+    if isinstance(level, (list, tuple)):
+        return mix_seed(*(int(round(float(v) * 1000)) % SEED_PRIME for v in level))
     return int(round(float(level) * 1000))
 
 
@@ -178,11 +190,14 @@ def run_denoise(cfg: dict, seed: int, results_dir="results", device="cpu", log=p
             for level in levels:
                 X, Xq = queries(test_set, T, cfg["queries"], kind, level, cfg["test_seed"])
                 clean_ink = (X > 0.5).flatten(2).sum(-1)
+                query_err = ((X > 0.5) != (Xq > 0.5)).flatten(2).sum(-1)
                 row = {"T": T, "kind": kind, "level": level,
-                       "query_hamming_mean": float(((X > 0.5) != (Xq > 0.5)).flatten(2).sum(-1).double().mean()),
+                       "query_hamming_mean": float(query_err.double().mean()),
                        "clean_ink_mean": float(clean_ink.double().mean()),
                        # what an all-blank read-out would score: images with <= threshold ink pixels
-                       "blank_success_rate": float((clean_ink <= threshold).double().mean() * 100)}
+                       "blank_success_rate": float((clean_ink <= threshold).double().mean() * 100),
+                       # what no read at all scores: the corrupted query returned unchanged
+                       "query_success_rate": float((query_err <= threshold).double().mean() * 100)}
                 for exp, (model, _) in models.items():
                     tr = denoise_trajectories(model, X, Xq, cfg["iterations"], cfg["test_seed"] + 7 * T, device)
                     row[exp] = {**_summary(tr, threshold), "energy": energy_stats(tr["energy"])}
@@ -190,10 +205,13 @@ def run_denoise(cfg: dict, seed: int, results_dir="results", device="cpu", log=p
                 log(f"T={T:3d} {kind:11s} {level:>5}: " + ", ".join(
                     f"{exp} success {row[exp]['success_rate'][-1]:5.1f}% hamming {row[exp]['hamming_mean'][-1]:6.1f}"
                     for exp in models))
+    clean_reads = _clean_reads(models, test_set, cfg, threshold, device)
     examples = _examples(models, test_set, cfg, device)
+    table2_examples = _table2_examples(models, test_set, cfg, device)
     dkm_fig3 = _dkm_fig3(models, test_set, cfg, device)
     payload = {"success_threshold": threshold, "image_pixels": int(torch.tensor(test_set.image_shape).prod()),
-               "grid": grid, "examples": examples, "dkm_fig3": dkm_fig3,
+               "grid": grid, "clean_reads": clean_reads, "examples": examples, "table2_examples": table2_examples,
+               "dkm_fig3": dkm_fig3,
                "data": {"test": test_set.meta}, "deviation": test_set.meta.get("deviation")}
     cfg_record = {k: v for k, v in cfg.items() if k != "path"} | {"config_file": _rel(cfg["path"])}
     return artifacts.save_analysis(cfg["experiment"], cfg["profile"], seed, payload, config=cfg_record,
@@ -213,20 +231,53 @@ def _read_json(path) -> dict:
         return json.load(f)
 
 
-def _examples(models, test_set, cfg, device) -> dict:
-    """Fig. 7: a few trajectories per Table 2 corruption, stored as images, with energies."""
-    ex = cfg["examples"]
-    out = {}
-    for kind, level in cfg["table2_levels"].items():
-        X, Xq = queries(test_set, ex["T"], ex["T"], kind, level, cfg["test_seed"] + 1)
-        entry = {"T": ex["T"], "level": level, "clean": _pack(X[0, :ex["n"]] > 0.5)}
+def _clean_reads(models, test_set, cfg, threshold, device) -> list[dict]:
+    """The ceiling of the protocol: per T, the same episodes as the grid, queried with the
+    clean images themselves (no corruption) and read `iterations` times. A model that cannot
+    return a clean written image within the success threshold cannot denoise it either."""
+    out = []
+    for T in cfg["T"]:
+        X = test_episodes(test_set, T, max(1, cfg["queries"] // T), cfg["test_seed"] + T)
+        row = {"T": T}
         for exp, (model, _) in models.items():
-            tr = denoise_trajectories(model, X, Xq, cfg["iterations"], cfg["test_seed"] + 1, device)
-            entry[exp] = {"X": _pack(tr["X"][:, 0, :ex["n"]]),
-                          "energy": tr["energy"][:, 0, :ex["n"]].T.tolist(),
-                          "hamming": tr["hamming"][:, 0, :ex["n"]].T.tolist()}
-        out[kind] = entry
+            tr = denoise_trajectories(model, X, X, cfg["iterations"], cfg["test_seed"] + 7 * T, device)
+            row[exp] = {**_summary(tr, threshold), "energy": energy_stats(tr["energy"])}
+        out.append(row)
     return out
+
+
+def _examples(models, test_set, cfg, device) -> dict:
+    """Fig. 7 (a-d): a few trajectories per corruption of `fig7_levels` (default: the Table 2
+    levels), stored as images, with their energies (Fig. 7e)."""
+    ex = cfg["examples"]
+    return {kind: _trajectory_images(models, test_set, cfg, kind, level, ex["T"], ex["n"], cfg["test_seed"] + 1,
+                                     device)
+            for kind, level in cfg.get("fig7_levels", cfg["table2_levels"]).items()}
+
+
+def _table2_examples(models, test_set, cfg, device, n: int = 8) -> dict:
+    """What the models return for the Table 2 queries at the shortest T (where the paper's
+    success is highest): n trajectories per Table 2 corruption, as images, with the Hamming
+    error and energy of every step."""
+    T = min(cfg["T"])
+    return {kind: _trajectory_images(models, test_set, cfg, kind, level, T, n, cfg["test_seed"] + 5, device)
+            for kind, level in cfg["table2_levels"].items()}
+
+
+def _trajectory_images(models, test_set, cfg, kind, level, T, n, seed, device) -> dict:
+    """n queries from ceil(n / T) episodes of length T: clean images, queries (thresholded: a
+    Gaussian query is real-valued), every state (steps, n, C, H, W) and, per query, the
+    energy and Hamming error of every step."""
+    X, Xq = queries(test_set, T, -(-n // T) * T, kind, level, seed)
+    flat = lambda A: A.reshape(-1, *A.shape[-3:])[:n]  # (E, T, ...) -> (n, ...)
+    entry = {"T": T, "level": level, "clean": _pack(flat(X) > 0.5), "query": _pack(flat(Xq) > 0.5)}
+    for exp, (model, _) in models.items():
+        tr = denoise_trajectories(model, X, Xq, cfg["iterations"], seed, device)
+        steps = tr["X"].shape[0]
+        entry[exp] = {"X": _pack(tr["X"].reshape(steps, -1, *tr["X"].shape[-3:])[:, :n]),
+                      "energy": tr["energy"].flatten(1)[:, :n].T.tolist(),
+                      "hamming": tr["hamming"].flatten(1)[:, :n].T.tolist()}
+    return entry
 
 
 @torch.no_grad()

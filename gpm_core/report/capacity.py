@@ -35,14 +35,22 @@ def profiles_of(experiment: str, family: str) -> list[str]:
     return sorted((p for p in names if p.startswith(f"{family}_T")), key=lambda p: int(p.split("_T")[1]))
 
 
-def commands(family: str, extra: str) -> list[str]:
-    """The commands that train the Fig. 4 models of one profile family ("quick" or "paper")
-    and run both capacity analyses on them."""
-    out = [f"python -m gpm_core train configs/{exp}.toml --profile {p} --seed 0 {extra}"
-           for exp in FIG4_MODELS for p in profiles_of(exp, family)]
-    out.append(f"python -m gpm_core capacity configs/fig4_capacity_eval.toml --profile {family}")
-    out += [f"python -m gpm_core capacity configs/dkm_fig2_capacity.toml --profile {p}"
-            for p in (("quick", "long") if family == "quick" else ("paper",))]
+DKM_FIG2_PROFILES = {"quick": ("quick", "long"), "cpu": ("cpu", "cpu_long"), "paper": ("paper",)}
+
+
+def commands(family: str, extra: str, seeds: str = "0") -> list[str]:
+    """The commands that train the Fig. 4 models of one profile family ("quick", "cpu" or
+    "paper") and run both capacity analyses on them. With several `seeds` ("0 1 2") the
+    training goes through scripts/train-all, one length at a time, one run at a time."""
+    if " " in seeds.strip():
+        out = [f"JOBS=1 bash scripts/train-all {p} \"{seeds}\" {' '.join(FIG4_MODELS)}"
+               for p in profiles_of(FIG4_MODELS[-1], family)]
+    else:
+        out = [f"python -m gpm_core train configs/{exp}.toml --profile {p} --seed {seeds} {extra}"
+               for exp in FIG4_MODELS for p in profiles_of(exp, family)]
+    out.append(f"python -m gpm_core capacity configs/fig4_capacity_eval.toml --profile {family} --threads 1")
+    out += [f"python -m gpm_core capacity configs/dkm_fig2_capacity.toml --profile {p} --threads 1"
+            for p in DKM_FIG2_PROFILES.get(family, (family,))]
     return out
 
 
@@ -54,16 +62,79 @@ def fig4_rows(analysis: dict) -> list[dict]:
              "profile": p["profile"]} for p in sorted(analysis["points"], key=lambda p: (p["K"], p["T"]))]
 
 
+def fig4_points(analysis: dict) -> list[dict]:
+    """Fig. 4a points over model seeds: per (K, T), the mean over seeds of each seed's
+    reconstruction loss (mean over its test episodes), the sd over seeds (nan for one seed),
+    the per-seed values and the standard error over the test episodes of one seed (the only
+    spread there is with one seed)."""
+    acc: dict = {}
+    for p in analysis["points"]:
+        acc.setdefault((p["K"], p["T"]), []).append(p)
+    out = []
+    for (K, T), pts in sorted(acc.items()):
+        vals = [p["recon"]["mean"] for p in sorted(pts, key=lambda p: p["seed"])]
+        mean, sd = mean_sd(vals)
+        out.append({"K": K, "T": T, "recon": mean, "sd_seeds": sd, "seeds": len(vals), "per_seed": vals,
+                    "se_episodes": pts[0]["recon"]["sd"] / math.sqrt(pts[0]["recon"]["n"]),
+                    "train_steps": pts[0]["train_steps"], "train_images": pts[0]["train_images"]})
+    return out
+
+
+def fig4_ordering(analysis: dict, z: float = 2.0) -> list[dict]:
+    """Which memory is better at each length both sizes have: the difference of the
+    reconstruction losses (small K minus large K, > 0: the larger memory is better) and its
+    standard error over seeds, sqrt(sd_a^2 / n_a + sd_b^2 / n_b). The ordering is "decided"
+    when |difference| > z standard errors with at least 2 seeds per size, else "undecided"."""
+    pts = {(p["K"], p["T"]): p for p in fig4_points(analysis)}
+    Ks = sorted({K for K, _ in pts})
+    if len(Ks) < 2:
+        return []
+    small, large = Ks[0], Ks[-1]
+    rows = []
+    for T in sorted({T for K, T in pts if K == small} & {T for K, T in pts if K == large}):
+        a, b = pts[(small, T)], pts[(large, T)]
+        diff = a["recon"] - b["recon"]
+        ok = a["seeds"] > 1 and b["seeds"] > 1
+        se = math.sqrt(a["sd_seeds"] ** 2 / a["seeds"] + b["sd_seeds"] ** 2 / b["seeds"]) if ok else float("nan")
+        better = f"{large} x 100" if diff > 0 else f"{small} x 100"
+        rows.append({"T": T, "small": small, "large": large, "difference": diff, "se": se,
+                     "seeds": f"{a['seeds']} / {b['seeds']}",
+                     "verdict": f"{better} better" if ok and abs(diff) > z * se else "undecided"})
+    return rows
+
+
+def storage_rows(analyses: list[dict], paper: float) -> list[dict]:
+    """One row per storage-test artifact (GPM Fig. 4b): the model, what was written, the
+    alphas, and the Hamming errors (noisy query, after the reads, one read of the clean image,
+    an all-blank answer), beside the paper's value."""
+    rows = []
+    for a in analyses:
+        st = a["storage"]
+        m = st["model"]
+        rows.append({"profile": a["profile"], "model": f"{m['experiment']}/{m['profile']}-seed{m['seed']}",
+                     "T_train": m["T_train"], "written": f"{st['written']:,} ({st.get('split', 'test')})",
+                     "queries": st["queries"], "alpha": st.get("alpha", "model"),
+                     "M finite": "–" if not st.get("pinv") else ("yes" if st["pinv"]["M_finite"] else "**no**"),
+                     "noisy": st["hamming_noisy"]["mean"], "ours": st["hamming_final"]["mean"],
+                     "sd": st["hamming_final"]["sd"], "paper": paper,
+                     "one read, clean": st["hamming_one_read_clean"]["mean"],
+                     "blank answer": st["ink_queries"]["mean"], "empty reads": f"{st['blank_final']:.1%}"})
+    return rows
+
+
 def fig_fig4a(analyses: list[dict]):
-    """Reconstruction loss vs log2(episode length), one line per memory size (and profile)."""
+    """Reconstruction loss vs log2(episode length), one line per memory size (and profile);
+    error bars: the sd over model seeds where there are several, else the standard error
+    over the test episodes of the one seed."""
     import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
 
     fig, ax = plt.subplots(figsize=(4.6, 3.2))
     for a in analyses:
-        for K in sorted({p["K"] for p in a["points"]}):
-            pts = sorted((p for p in a["points"] if p["K"] == K), key=lambda p: p["T"])
-            ax.errorbar([math.log2(p["T"]) for p in pts], [p["recon"]["mean"] for p in pts],
-                        yerr=[p["recon"]["sd"] / math.sqrt(p["recon"]["n"]) for p in pts],
+        pts_all = fig4_points(a)
+        for K in sorted({p["K"] for p in pts_all}):
+            pts = [p for p in pts_all if p["K"] == K]
+            ax.errorbar([math.log2(p["T"]) for p in pts], [p["recon"] for p in pts],
+                        yerr=[p["se_episodes"] if math.isnan(p["sd_seeds"]) else p["sd_seeds"] for p in pts],
                         marker="o", ms=4, capsize=2, label=f"{K} x 100 ({a['profile']})")
     ax.set_xlabel("log2(episode length T)")
     ax.set_ylabel("reconstruction loss (nats/image)")

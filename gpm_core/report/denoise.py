@@ -7,6 +7,8 @@ and figures only.
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 from .. import artifacts
@@ -31,6 +33,111 @@ def _cell(runs, exp, T, kind, level, key="success_rate", step=-1):
             if row["T"] == T and row["kind"] == kind and row["level"] == level and exp in row:
                 vals.append(row[exp][key][step])
     return vals
+
+
+def model_steps(run: dict) -> dict[str, int]:
+    """{experiment: training steps} of the model results an artifact names in its sources."""
+    return {src["experiment"]: json.loads((artifacts.REPO / src["path"]).read_text())["steps"]
+            for src in run["sources"]}
+
+
+def seeds_of(runs: list[dict]) -> list[int]:
+    """The model seeds of the artifacts, sorted."""
+    return sorted(r["seed"] for r in runs)
+
+
+def _mean_sd(vals: list[float]) -> tuple[float, float]:
+    t = torch.tensor(vals, dtype=torch.float64)
+    return t.mean().item(), (t.std().item() if len(vals) > 1 else float("nan"))
+
+
+def _fmt(mean: float, sd: float) -> str:
+    return fmt_mean_sd(mean, sd, 1)
+
+
+def _grid_rows(runs, T, kind, level):
+    return [row for r in runs for row in r["grid"] if row["T"] == T and row["kind"] == kind and row["level"] == level]
+
+
+def table2_cells(runs: list[dict]) -> list[dict]:
+    """Table 2 cell by cell, as numbers: one dict per (Table 2 corruption, T) with, per model
+    kind ("gpm", "dkm"), the success rate (%) after the last read (mean and sd over seeds, the
+    per-seed values), the paper's value (Omniglot only) and the gap; beside them the two
+    baselines on the same queries (an all-blank answer; no read, the corrupted query
+    returned unchanged; both the same for every model) and each model's success when the
+    query is the clean image itself (`clean_reads`: the most it could reach)."""
+    if not runs:
+        return []
+    cfg = runs[0]["config"]
+    on_omniglot = runs[0]["data"]["test"]["dataset"] == "omniglot"
+    out = []
+    for kind, level in cfg["table2_levels"].items():
+        for T in cfg["T"]:
+            rows = _grid_rows(runs, T, kind, level)
+            cell = {"kind": kind, "level": level, "T": T, "corruption": f"{kind.replace('_', ' ')} {level}",
+                    "blank": _mean_sd([r["blank_success_rate"] for r in rows])[0],
+                    "no_read": (_mean_sd([r["query_success_rate"] for r in rows])[0]
+                                if all("query_success_rate" in r for r in rows) else None)}
+            for exp in cfg["models"]:
+                m = _model_kind(runs[0], exp)
+                vals = [r[exp]["success_rate"][-1] for r in rows]
+                mean, sd = _mean_sd(vals)
+                paper = TABLE2.get((m, f"{kind}_{_paper_level(level)}")) if on_omniglot else None
+                p = paper[TABLE2_T.index(T)] if paper is not None and T in TABLE2_T else None
+                clean = [c[exp]["success_rate"][-1] for run in runs for c in run.get("clean_reads", [])
+                         if c["T"] == T]
+                cell[m] = {"experiment": exp, "mean": mean, "sd": sd, "per_seed": vals, "paper": p,
+                           "gap": None if p is None else mean - p,
+                           "clean_read": _mean_sd(clean)[0] if clean else None}
+            out.append(cell)
+    return out
+
+
+def table2_long_rows(runs: list[dict]) -> list[dict]:
+    """Table 2 as a Markdown-ready table, one row per (corruption, T): for GPM and DKM the
+    paper's value, ours (mean ± sd over seeds) and the gap (ours − paper), then the two
+    baselines and GPM's success on clean queries."""
+    rows = []
+    for c in table2_cells(runs):
+        row = {"corruption": c["corruption"], "T": c["T"]}
+        for m in ("gpm", "dkm"):
+            if m not in c:
+                continue
+            v, M = c[m], m.upper()
+            row[f"{M} paper"] = "–" if v["paper"] is None else f"{v['paper']:.2f}"
+            row[f"{M} ours"] = _fmt(v["mean"], v["sd"])
+            row[f"{M} gap"] = "–" if v["gap"] is None else f"{v['gap']:+.1f}"
+        row["all-blank"] = f"{c['blank']:.1f}"
+        row["no read"] = "not measured" if c["no_read"] is None else f"{c['no_read']:.1f}"
+        g = c.get("gpm", {}).get("clean_read")
+        row["GPM, clean query"] = "not measured" if g is None else f"{g:.1f}"
+        rows.append(row)
+    return rows
+
+
+def table2_targets(runs: list[dict]) -> list[dict]:
+    """The three targets for Table 2, cell by cell (means over seeds): GPM succeeds at the
+    shortest T at least `20 %` for every corruption; GPM's success falls as T grows (each
+    longer T no higher than the shorter one); GPM above DKM in every cell. One dict per check:
+    {"target", "corruption", "T", "value", "met"}."""
+    cells = table2_cells(runs)
+    if not cells:
+        return []
+    out = []
+    T0 = min(c["T"] for c in cells)
+    for c in cells:
+        g, d = c["gpm"], c["dkm"]
+        if c["T"] == T0:
+            out.append({"target": f"GPM ≥ 20 % at T = {T0}", "corruption": c["corruption"], "T": c["T"],
+                        "value": f"{g['mean']:.1f} %", "met": g["mean"] >= 20.0})
+        out.append({"target": "GPM above DKM", "corruption": c["corruption"], "T": c["T"],
+                    "value": f"{g['mean']:.1f} vs {d['mean']:.1f} %", "met": g["mean"] > d["mean"]})
+    for corr in dict.fromkeys(c["corruption"] for c in cells):
+        seq = sorted((c["T"], c["gpm"]["mean"]) for c in cells if c["corruption"] == corr)
+        out.append({"target": "GPM falls with T", "corruption": corr, "T": ", ".join(str(T) for T, _ in seq),
+                    "value": " → ".join(f"{v:.1f}" for _, v in seq),
+                    "met": all(b <= a for (_, a), (_, b) in zip(seq, seq[1:]))})
+    return out
 
 
 def table2_rows(runs: list[dict]) -> list[dict]:
@@ -85,10 +192,31 @@ def diagnosis_rows(runs: list[dict], T: int | None = None) -> list[dict]:
     return rows
 
 
+def clean_read_rows(runs: list[dict]) -> list[dict]:
+    """Per model and T (mean over seeds): the Hamming error and success rate when the query
+    is the written image itself, after one read and after the last: how well the memory
+    returns what it holds, before any corruption."""
+    cfg = runs[0]["config"]
+    rows = []
+    for exp in cfg["models"]:
+        for T in cfg["T"]:
+            cells = [c[exp] for r in runs for c in r.get("clean_reads", []) if c["T"] == T]
+            if not cells:
+                continue
+            mean = lambda key, step: sum(c[key][step] for c in cells) / len(cells)
+            rows.append({"model": _model_kind(runs[0], exp).upper(), "T": T,
+                         "Hamming, 1 read": f"{mean('hamming_mean', 1):.1f}",
+                         "Hamming, last read": f"{mean('hamming_mean', -1):.1f}",
+                         "success, 1 read (%)": f"{mean('success_rate', 1):.1f}",
+                         "success, last read (%)": f"{mean('success_rate', -1):.1f}"})
+    return rows
+
+
 def energy_rows(runs: list[dict]) -> list[dict]:
     """How often the energy goes down during iterative reading, per model and corruption
     (all T and levels pooled, mean over seeds): % of trajectories whose last energy is below
-    the first, % that never rise, % that rise at least once."""
+    the first, % that never rise, % that rise at least once; and the mean energy after the
+    first and the last read."""
     cfg = runs[0]["config"]
     rows = []
     for exp in cfg["models"]:
@@ -96,11 +224,25 @@ def energy_rows(runs: list[dict]) -> list[dict]:
             st = [row[exp]["energy"] for r in runs for row in r["grid"] if row["kind"] == kind]
             n = sum(s["n"] for s in st)
             w = lambda key: sum(s[key] * s["n"] for s in st) / n * 100
+            e = lambda step: sum(s["mean"][step] * s["n"] for s in st) / n
             rows.append({"model": exp, "corruption": kind, "trajectories": n,
                          "energy lower at the end (%)": f"{w('decreased'):.1f}",
                          "never rises (%)": f"{w('monotone'):.1f}",
-                         "rises at least once (%)": f"{w('rose'):.1f}"})
+                         "rises at least once (%)": f"{w('rose'):.1f}",
+                         "mean energy, read 1": f"{e(0):.1f}", "mean energy, last read": f"{e(-1):.1f}"})
     return rows
+
+
+def energy_shares(runs: list[dict]) -> dict[str, dict[str, float]]:
+    """{model kind: {"rose", "decreased"}}: the % of all grid trajectories (every T, kind,
+    level and seed) whose energy rises at least once, and whose last energy is below the first."""
+    cfg = runs[0]["config"]
+    out = {}
+    for exp in cfg["models"]:
+        st = [row[exp]["energy"] for r in runs for row in r["grid"]]
+        n = sum(s["n"] for s in st)
+        out[_model_kind(runs[0], exp)] = {k: sum(s[k] * s["n"] for s in st) / n * 100 for k in ("rose", "decreased")}
+    return out
 
 
 def _model_kind(run: dict, exp: str) -> str:
@@ -149,17 +291,28 @@ def fig_hamming(runs: list[dict], Ts: int | list[int], step: int | None = None):
     return fig
 
 
-def fig_examples(run: dict, kinds: list[str] | None = None, models: list[str] | None = None):
-    """Fig. 7 (a-c): for each corruption in `kinds` (a row) and each model (a column), the
-    clean patterns, the corrupted queries and the iterative reads (one pattern per line)."""
+def _model_label(run: dict, exp: str) -> str:
+    return _model_kind(run, exp).upper()
+
+
+def model_labels(run: dict) -> dict[str, str]:
+    """{experiment: "GPM" | "DKM"} for the models of an artifact (figure titles, tables)."""
+    return {exp: _model_label(run, exp) for exp in run["config"]["models"]}
+
+
+def fig_examples(run: dict, kinds: list[str] | None = None, models: list[str] | None = None,
+                 which: str = "examples"):
+    """Fig. 7 (a-d): for each corruption in `kinds` (a row) and each model (a column), the
+    clean patterns, the corrupted queries and the iterative reads (one pattern per line).
+    `which` = "table2_examples": the Table 2 queries at the shortest T instead."""
     import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
     import torchvision.utils as vutils  # deferred with matplotlib
 
-    kinds = kinds or list(run["examples"])
-    models = models or [m for m in run["config"]["models"] if m in run["examples"][kinds[0]]]
+    kinds = kinds or list(run[which])
+    models = models or [m for m in run["config"]["models"] if m in run[which][kinds[0]]]
     fig, axes = plt.subplots(len(kinds), len(models), figsize=(4.3 * len(models), 2.6 * len(kinds)), squeeze=False)
     for row, kind in zip(axes, kinds):
-        entry = run["examples"][kind]
+        entry = run[which][kind]
         clean = unpack(entry["clean"])  # (n, C, H, W)
         for ax, exp in zip(row, models):
             traj = unpack(entry[exp]["X"])  # (steps, n, C, H, W)
@@ -168,7 +321,8 @@ def fig_examples(run: dict, kinds: list[str] | None = None, models: list[str] | 
             grid = vutils.make_grid(rows.transpose(0, 1).reshape(-1, *clean.shape[1:]), nrow=rows.shape[0],
                                     padding=2, pad_value=0.5)
             ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"{exp.rsplit('_', 1)[-1].upper()}, {kind.replace('_', ' ')} {entry['level']}: "
+            level = f"±{abs(entry['level'][1])}" if isinstance(entry["level"], list) else entry["level"]
+            ax.set_title(f"{_model_label(run, exp)}, {kind.replace('_', ' ')} {level}, T = {entry['T']}: "
                          f"clean | query | reads {steps[1]}-{steps[-1]}", fontsize=8)
             ax.set_axis_off()
     fig.tight_layout()
