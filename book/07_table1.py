@@ -426,5 +426,5 @@ display(Markdown(report.rows_markdown(cos_rows, {
 # The experiments `table1_<dataset>_gpm` and `table1_<dataset>_dkm` (profiles `quick`, `long`,
 # `xlong`) hold the runs of the paper's networks with the paper's recipe, 500 to 6,000 steps.
 # They are superseded by the rows above (the `nets_paper` and `all_paper` arms of the ablation
-# measure that recipe at the same budget) and stay in `results/` only until the analyses of
-# chapters 08–11 are rerun on the new models.
+# measure that recipe at the same budget). Chapters 08–11 now analyse the new models; the old
+# runs stay in `results/` as the record of what the paper's networks reached.
