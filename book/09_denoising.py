@@ -264,7 +264,15 @@ glue("sp_first", sum(r[gpm_exp]["success_rate"][1] for r in sp) / len(sp), displ
 glue("sp_last", sum(r[gpm_exp]["success_rate"][-1] for r in sp) / len(sp), display=False)
 # the claims below, for every T, corruption and level of the sweep
 assert all(row[gpm_exp]["hamming_mean"][-1] < row["query_hamming_mean"] for row in grid)
-assert all(row[gpm_exp]["hamming_mean"][-1] < row[dkm_exp]["hamming_mean"][-1] for row in grid)
+closer = [row[gpm_exp]["hamming_mean"][-1] < row[dkm_exp]["hamming_mean"][-1] for row in grid]
+glue("n_closer", sum(closer), display=False)
+glue("n_cells", len(closer), display=False)
+table2_cells = [c for row, c in zip(grid, closer) if row["level"] == cfg["table2_levels"].get(row["kind"])]
+assert all(table2_cells) and sum(closer) >= 0.9 * len(closer)
+for r, row in ((r, row) for r in runs for row in r["grid"]):
+    if row[gpm_exp]["hamming_mean"][-1] >= row[dkm_exp]["hamming_mean"][-1]:
+        print(f"DKM's last read is as close or closer: seed {r['seed']}, T = {row['T']}, {row['kind']} "
+              f"{row['level']}: GPM {row[gpm_exp]['hamming_mean'][-1]:.1f}, DKM {row[dkm_exp]['hamming_mean'][-1]:.1f} pixels")
 assert all(row[gpm_exp]["success_rate"][-1] >= row[gpm_exp]["success_rate"][1] for row in sp)
 assert all(row[gpm_exp]["hamming_mean"][1] < row["query_hamming_mean"] for row in grid)
 
@@ -274,7 +282,10 @@ assert all(row[gpm_exp]["hamming_mean"][1] < row["query_hamming_mean"] for row i
 # {glue:text}`T0` with 15 % salt-and-pepper noise, GPM's success is
 # {glue:text}`sp_first:.1f` % after one read and {glue:text}`sp_last:.1f` % after the last, so
 # the attractor dynamics, not one read, do the denoising. For every $T$, corruption and level,
-# GPM's last read is closer to the clean image than the query and than DKM's last read.
+# GPM's last read is closer to the clean image than the query. It is closer than DKM's last
+# read in {glue:text}`n_closer` of the {glue:text}`n_cells` (seed, $T$, corruption, level)
+# cells, in every cell of Table 2's levels; the exceptions, printed above, are among the
+# heaviest noises, where both memories return far from the clean image.
 #
 # ## Beyond the paper: the same protocol on MNIST
 #
