@@ -266,7 +266,8 @@ def fig_hamming(runs: list[dict], Ts: int | list[int], step: int | None = None):
     cfg = runs[0]["config"]
     Ts = [Ts] if isinstance(Ts, int) else list(Ts)
     kinds = list(cfg["corruptions"])
-    fig, axes = plt.subplots(len(Ts), len(kinds), figsize=(2.9 * len(kinds), 2.7 * len(Ts) + 0.3),
+    width = min(2.9, 8.4 / len(kinds))  # at most 8.4 in in all: legible when fitted to the page
+    fig, axes = plt.subplots(len(Ts), len(kinds), figsize=(width * len(kinds), 2.7 * len(Ts) + 0.3),
                              squeeze=False, sharey=True)
     for row, T in zip(axes, Ts):
         for ax, kind in zip(row, kinds):
