@@ -68,6 +68,16 @@ def group_runs(results_dir=RESULTS, experiments=None) -> dict[tuple[str, str], l
     return dict(groups)
 
 
+def finished_groups(experiments, profiles, results_dir=RESULTS):
+    """(experiment, profile, runs) for every pair of `experiments` x `profiles` with finished
+    runs, in that order (pairs with none are skipped)."""
+    groups = group_runs(results_dir, experiments)
+    for exp in experiments:
+        for profile in profiles:
+            if groups.get((exp, profile)):
+                yield exp, profile, groups[(exp, profile)]
+
+
 def load_analysis(experiment: str, profile: str, seed: int | None = None, results_dir=None) -> list[dict]:
     """The analysis artifacts results/<experiment>/<profile>-seed<N>.json of one profile (of
     one seed if given), sorted by seed."""

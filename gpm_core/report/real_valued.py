@@ -18,7 +18,7 @@ import torch
 from ..artifacts import REPO, load_results
 from ..config import load_config, profiles
 from ..models import build_model
-from . import RESULTS, fmt_mean_sd, group_runs, image_grid, model_and_episode, seed_summary
+from . import RESULTS, finished_groups, fmt_mean_sd, group_runs, image_grid, model_and_episode, seed_summary
 from .paper_numbers import TABLE1, TABLE3
 from .table1 import end_slope, fig_training_curves  # noqa: F401 (end_slope: book/13_real_valued)
 # (table, dataset): the real-valued cells of GPM, in the paper's order
@@ -102,27 +102,22 @@ def why_rows(experiments, histogram: float, profiles=("cpu", "cpu_long"), result
     the addressing weights and the bound on unwritten images (bits/dim, mean over seeds), the
     training objective's fall over its last 100 steps, and each bound against the per-pixel
     `histogram` level (bits/dim)."""
-    groups = group_runs(results_dir, experiments)
     out = []
-    for exp in experiments:
-        for profile in profiles:
-            runs = groups.get((exp, profile), [])
-            if not runs:
-                continue
-            dims = math.prod(runs[0]["data"]["test"]["image_shape"])
-            q, p = profile_summary(exp, profile), profile_summary(exp, "paper")
-            bound = seed_summary(runs, "bits_per_dim")["mean"]
-            iid = seed_summary(runs, "bits_per_dim_iid").get("mean", bound)
-            out.append({"experiment": exp, "profile": profile, "model": runs[0]["model"].upper(),
-                        "n_seeds": len(runs), **{k: q[k] for k in ("filters", "memory", "steps", "batch", "images_seen")},
-                        "paper_filters": p["filters"], "paper_images": p["images_seen"],
-                        "fraction": q["images_seen"] / p["images_seen"],
-                        "bound": bound, "iid": iid, "draw": runs[0]["config"]["model"].get("w_sample", "iid"),
-                        "kl": seed_summary(runs, "kl_w")["mean"] / (dims * math.log(2)),
-                        "unseen": seed_summary(runs, "unseen_bits_per_dim").get("mean"),
-                        "slope": end_slope(runs, per_dim=True),
-                        "vs_hist": bound - histogram, "iid_vs_hist": iid - histogram,
-                        "train_min": sum(r["train_time_s"] for r in runs) / len(runs) / 60})
+    for exp, profile, runs in finished_groups(experiments, profiles, results_dir):
+        dims = math.prod(runs[0]["data"]["test"]["image_shape"])
+        q, p = profile_summary(exp, profile), profile_summary(exp, "paper")
+        bound = seed_summary(runs, "bits_per_dim")["mean"]
+        iid = seed_summary(runs, "bits_per_dim_iid").get("mean", bound)
+        out.append({"experiment": exp, "profile": profile, "model": runs[0]["model"].upper(),
+                    "n_seeds": len(runs), **{k: q[k] for k in ("filters", "memory", "steps", "batch", "images_seen")},
+                    "paper_filters": p["filters"], "paper_images": p["images_seen"],
+                    "fraction": q["images_seen"] / p["images_seen"],
+                    "bound": bound, "iid": iid, "draw": runs[0]["config"]["model"].get("w_sample", "iid"),
+                    "kl": seed_summary(runs, "kl_w")["mean"] / (dims * math.log(2)),
+                    "unseen": seed_summary(runs, "unseen_bits_per_dim").get("mean"),
+                    "slope": end_slope(runs, per_dim=True),
+                    "vs_hist": bound - histogram, "iid_vs_hist": iid - histogram,
+                    "train_min": sum(r["train_time_s"] for r in runs) / len(runs) / 60})
     return out
 
 

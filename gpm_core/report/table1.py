@@ -20,7 +20,7 @@ import torch
 from ..artifacts import load_results
 from ..baselines import independent_pixel_nll  # noqa: F401 (for book/07_table1)
 from ..runs import load_trained  # noqa: F401 (for book/07_table1)
-from . import RESULTS, fmt_mean_sd, group_runs, rows_markdown, seed_summary  # noqa: F401 (book/07_table1)
+from . import RESULTS, finished_groups, fmt_mean_sd, group_runs, rows_markdown, seed_summary  # noqa: F401 (book/07_table1)
 from .paper_numbers import AUTHORS_CODE, TABLE1
 
 # (row label, config suffix: configs/table1_<dataset>_<suffix>.toml, TABLE1 key of the paper's value)
@@ -65,17 +65,12 @@ def draw_rows(experiments, profiles=PROFILES, results_dir=RESULTS) -> list[dict]
     """Each finished GPM run scored with both draws of W on the same written memories: the
     draw it was trained with ('nll_cond') and the other. Only the i.i.d. score is a bound (the
     KL term is that of i.i.d. noise; book/07_table1)."""
-    groups = group_runs(results_dir, experiments)
     out = []
-    for exp in experiments:
-        for profile in profiles:
-            runs = groups.get((exp, profile), [])
-            if not runs:
-                continue
-            iid, shared = seed_summary(runs, "nll_cond_iid"), seed_summary(runs, "nll_cond_shared")
-            out.append({"experiment": exp, "profile": profile, "trained with": runs[0]["config"]["model"]["w_sample"],
-                        "iid": iid.get("mean"), "shared": shared.get("mean"), "n_seeds": len(runs),
-                        "sigma_w": [round(sigma_w_of(r), 3) for r in runs]})
+    for exp, profile, runs in finished_groups(experiments, profiles, results_dir):
+        iid, shared = seed_summary(runs, "nll_cond_iid"), seed_summary(runs, "nll_cond_shared")
+        out.append({"experiment": exp, "profile": profile, "trained with": runs[0]["config"]["model"]["w_sample"],
+                    "iid": iid.get("mean"), "shared": shared.get("mean"), "n_seeds": len(runs),
+                    "sigma_w": [round(sigma_w_of(r), 3) for r in runs]})
     return out
 
 
