@@ -69,6 +69,9 @@ class ModelConfig:
     # DKM: U0 = sigma_u^2 I (DKM appendix B), number of optional refinement passes
     sigma_u: float = 1.0
     dkm_refine: int = 0
+    # std of the N(0, s^2) initialisation of the memory prior's mean (GPM's M0, DKM's R0); 1 in
+    # both authors' codes. The scale of M0 sets the scale of W = Z M^+ and so KL(W) (chapter 07)
+    memory_init_std: float = 1.0
 
 
 @dataclass
@@ -101,6 +104,9 @@ class TrainConfig:
     # compile costs minutes at start-up on a CPU. benchmarks/step_time.py measures both.
     channels_last: bool = False  # conv weights and activations in NHWC
     compile: bool = False  # torch.compile the model's forward (backward through AOTAutograd)
+    # Learning rate of the memory prior's mean (M0 / R0) as a multiple of lr (ours: Adam moves
+    # each element at most about lr a step, too slowly for the scale of M0 that KL(W) asks for)
+    memory_lr_scale: float = 1.0
 
 
 @dataclass
@@ -146,10 +152,10 @@ _CHOICES = {
 }
 _POSITIVE = {
     "model.filters", "model.code_size", "model.memory_slots", "model.sigma_xi", "model.sigma_w",
-    "model.n_mixtures", "model.pinv_steps", "model.sigma_u",
+    "model.n_mixtures", "model.pinv_steps", "model.sigma_u", "model.memory_init_std",
     "data.episode_length", "data.image_size",
     "train.batch_size", "train.steps", "train.lr", "train.lr_decay", "train.lr_decay_every",
-    "train.checkpoint_every", "train.log_every",
+    "train.checkpoint_every", "train.log_every", "train.memory_lr_scale",
     "eval.episodes", "eval.batch_size", "eval.curve_episodes",
 }
 _NON_NEGATIVE = {"model.dkm_refine", "data.train_subset", "data.test_subset", "data.binarize_seed",
@@ -163,7 +169,8 @@ _SPEED_OPTIONS = ("channels_last", "compile")  # train.* flags hashed only when 
 # Fields added after results were committed: hashed only when they differ from the value that
 # every earlier run had, so the stored config_hash of those runs stays valid.
 _HASHED_UNLESS = {"model.net": "paper", "model.noise": "paper", "model.w_sample": "iid",
-                  "model.out_block": True}
+                  "model.out_block": True, "model.memory_init_std": 1.0,
+                  "train.memory_lr_scale": 1.0}
 
 
 class ConfigError(ValueError):

@@ -36,6 +36,16 @@ from .likelihoods import bits_per_dim, get_likelihood
 from .nets import make_nets
 from .pinv import make_pinv
 
+# Model parameters that are the memory prior's mean (gpm_core.train gives them
+# train.memory_lr_scale times the learning rate)
+MEMORY_PRIOR = ("M0", "R0")
+
+
+def _memory_init(cfg: ModelConfig) -> torch.Tensor:
+    """The memory prior's mean at the start: N(0, memory_init_std^2), (K, C)."""
+    M = torch.randn(cfg.memory_slots, cfg.code_size)
+    return M if cfg.memory_init_std == 1.0 else M * cfg.memory_init_std
+
 
 class AutoEncoder(nn.Module):
     """The encoder, decoder and likelihood shared by every model, with the batching glue:
@@ -230,7 +240,7 @@ class GPM(MemoryModel):
     def __init__(self, cfg: ModelConfig, image_shape):
         super().__init__(cfg, image_shape)
         # N(0, 1) as the authors' code (and DKM's R0)
-        self.M0 = nn.Parameter(torch.randn(cfg.memory_slots, cfg.code_size))
+        self.M0 = nn.Parameter(_memory_init(cfg))
         self.pinv_memory = make_pinv(cfg.pinv, cfg.pinv_steps, cfg.alpha_memory)
         self.pinv_weight = make_pinv(cfg.pinv, cfg.pinv_steps, cfg.alpha_weight)
 
@@ -274,7 +284,7 @@ class DKM(MemoryModel):
 
     def __init__(self, cfg: ModelConfig, image_shape):
         super().__init__(cfg, image_shape)
-        self.R0 = nn.Parameter(torch.randn(cfg.memory_slots, cfg.code_size))
+        self.R0 = nn.Parameter(_memory_init(cfg))
         self.log_sigma_u = nn.Parameter(torch.tensor(math.log(cfg.sigma_u)))
 
     @property

@@ -48,6 +48,7 @@ from .artifacts import RESULT_SCHEMA, check_result_slot, check_writable, provena
 from .config import Config, config_from_dict, config_hash, to_dict
 from .datasets import ImageSet
 from .episodes import EpisodeSampler, test_episodes
+from .models import MEMORY_PRIOR
 from .evaluate import evaluate_model, score_episodes
 from .runs import (CHECKPOINT, CHECKPOINT_FORMAT, ConfigMismatchError, build_model, default_run_dir,
                    load_checkpoint, load_data, resolve_device, rng_state, run_lock, save_checkpoint,
@@ -77,6 +78,19 @@ def _downsample(curve: list[dict], n: int = CURVE_POINTS) -> list[dict]:
         return curve
     idx = np.unique(np.linspace(0, len(curve) - 1, n).round().astype(int))
     return [curve[i] for i in idx]
+
+
+def _param_groups(model: torch.nn.Module, tc) -> list[dict]:
+    """One group, or two when train.memory_lr_scale != 1: the memory prior's mean (M0 / R0)
+    at memory_lr_scale * lr, the rest at lr (one group keeps older checkpoints resumable)."""
+    if tc.memory_lr_scale == 1.0:
+        return [{"params": list(model.parameters())}]
+    named = list(model.named_parameters())
+    memory = [p for n, p in named if n in MEMORY_PRIOR]
+    rest = [p for n, p in named if n not in MEMORY_PRIOR]
+    if not memory:  # a VAE has no memory
+        return [{"params": rest}]
+    return [{"params": rest}, {"params": memory, "lr": tc.lr * tc.memory_lr_scale}]
 
 
 def _first_nonfinite_grad(model: torch.nn.Module) -> str | None:
@@ -132,7 +146,7 @@ def _train(cfg: Config, seed: int, device: torch.device, run_dir: Path, results_
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if tc.compile else model  # same parameters, same state_dict
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    optimizer = torch.optim.Adam(_param_groups(model, tc), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=tc.lr_decay_every, gamma=tc.lr_decay)
     on_device = ImageSet(train_set.images.to(device), train_set.labels, train_set.meta)  # no copy on CPU
     sampler = EpisodeSampler(on_device, cfg.data.episode_length, tc.batch_size,
