@@ -14,7 +14,7 @@ from gpm_core.artifacts import RESULT_SCHEMA
 from gpm_core.report import table1
 from gpm_core.datasets import load_images
 from gpm_core.episodes import test_episodes
-from gpm_core.config import ConfigError, ModelConfig, apply_overrides, load_config
+from gpm_core.config import ConfigError, ModelConfig, apply_overrides, config_hash, load_config
 from gpm_core.evaluate import score_episodes
 from gpm_core.models import build_model
 from gpm_core.nets import ResNetEncoder, conv_sizes, deconv_padding, make_nets
@@ -240,3 +240,49 @@ def test_analysis_sources_name_no_machine_folder():
     inside = source_info({"path": str(REPO / "results" / "x" / "cpu-seed0.json")})
     assert inside["path"] == "results/x/cpu-seed0.json"
     assert source_info({"path": "results/x/cpu-seed0.json"})["path"] == "results/x/cpu-seed0.json"
+
+
+@pytest.mark.parametrize("kind,name", [("gpm", "M0"), ("dkm", "R0")])
+def test_memory_init_std_scales_the_prior_mean(kind, name):
+    """M0 / R0 start as N(0, s^2): with s = 4, the draw that s = 1 makes under the same seed,
+    times 4 (the nets take the same RNG stream before it), and of std about 4."""
+    torch.manual_seed(3)
+    plain = getattr(build_model(_cfg(kind=kind), (1, 28, 28)), name).detach().clone()
+    torch.manual_seed(3)
+    scaled = getattr(build_model(_cfg(kind=kind, memory_init_std=4.0), (1, 28, 28)), name).detach()
+    torch.testing.assert_close(scaled, 4.0 * plain)
+    assert 3.5 < scaled.std().item() < 4.5  # 8 x 16 = 128 draws
+
+
+@pytest.mark.parametrize("scale", [1.0, 10.0])
+def test_memory_lr_scale_moves_m0_that_much_faster(scale):
+    """Adam's first step moves every element by lr * g / (|g| + eps), i.e. by lr wherever the
+    gradient is not tiny: M0 must move by scale * lr and every other parameter by lr."""
+    from gpm_core.train import _param_groups
+    from gpm_core.config import TrainConfig
+    torch.manual_seed(0)
+    m = build_model(_cfg(net="authors"), (1, 28, 28))
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    tc = TrainConfig(lr=1e-3, weight_decay=0.0, memory_lr_scale=scale)
+    groups = _param_groups(m, tc)
+    assert len(groups) == (1 if scale == 1.0 else 2)
+    opt = torch.optim.Adam(groups, lr=tc.lr, weight_decay=0.0)
+    m((torch.rand(2, 8, 1, 28, 28) < 0.2).float())["loss"].backward()
+    grads = {n: p.grad.detach().clone() for n, p in m.named_parameters()}
+    opt.step()
+    for n, p in m.named_parameters():
+        moved = (p.detach() - before[n]).abs()
+        big = grads[n].abs() > 1e-4  # where eps = 1e-8 is negligible
+        want = 1e-3 * (scale if n == "M0" else 1.0)
+        if big.any():
+            torch.testing.assert_close(moved[big], torch.full_like(moved[big], want), rtol=1e-3, atol=1e-7)
+
+
+def test_memory_options_change_the_hash_only_when_set():
+    base = load_config(REPO / "configs/table1_omniglot_gpm_authors.toml", "cpu")
+    h = config_hash(base)
+    assert config_hash(apply_overrides(base, ["train.memory_lr_scale=1.0", "model.memory_init_std=1.0"])) == h
+    assert config_hash(apply_overrides(base, ["train.memory_lr_scale=10"])) != h
+    assert config_hash(apply_overrides(base, ["model.memory_init_std=4"])) != h
+    with pytest.raises(ConfigError):
+        apply_overrides(base, ["train.memory_lr_scale=0"])
