@@ -31,7 +31,9 @@ if "google.colab" in sys.modules:
 # **What `results/` holds, and what is yours to run.** FashionMNIST is trained here with the
 # `cpu` profile (at most 30 minutes of one CPU thread per run, three seeds) and the `cpu_long`
 # profile (at most 2.5 hours, one seed, resumable); the `paper` profiles are sized for a GPU
-# (hours per run), and the `quick` profile is a smoke test of the pipeline, not a result.
+# (hours per run), and the `quick` profile is a smoke test of the pipeline, not a result. The
+# CIFAR10, CIFAR100 and CelebA configs also have a `recipe_gpu` profile, for a GPU: the recipe
+# of the CPU profiles (below) at the `paper` profile's width, memory, steps and batch.
 # CIFAR10, CIFAR100 and CelebA have no results. Their pipelines (configs, loaders, training,
 # evaluation, artifacts) are tested end to end on small fabricated files in torchvision's
 # layouts (`tests/test_real_valued.py`), so with the data under `GPM_DATA` (or `GPM_DOWNLOAD=1`
@@ -41,11 +43,11 @@ if "google.colab" in sys.modules:
 #
 # **This chapter never trains by default.** It reads `results/`. `RETRAIN = True` retrains the
 # experiments in `EXPERIMENTS` through the CLI first (add the CIFAR and CelebA experiments when
-# their data are there; `PROFILE = "paper"` needs a GPU).
+# their data are there; `PROFILE = "paper"` or, for those, `"recipe_gpu"` needs a GPU).
 
 # %%
 RETRAIN = False
-PROFILE = "cpu"  # "cpu" (30 minutes a run), "cpu_long" (2.5 hours, one seed) or "paper" (a GPU)
+PROFILE = "cpu"  # "cpu" (30 minutes a run), "cpu_long" (2.5 hours, one seed), "paper" or "recipe_gpu" (a GPU)
 SEEDS = "0 1 2"
 EXPERIMENTS = ["table3_fashion_mnist_gpm", "table3_fashion_mnist_dkm"]
 # with the data: + ["table1_cifar10_gpm", "table1_cifar10_dkm", "table3_cifar100_gpm",
@@ -103,7 +105,10 @@ if RETRAIN:  # the same command that produced results/ (see scripts/train-all)
 # authors' code trains it: their extra writing noise and **one shared scalar draw of $W$**
 # (`model.w_sample = "shared"`), with $\sigma_w$ starting at 1; DKM keeps the paper's i.i.d.
 # $q(W)$. The memory ($128 \times 512$), GPM's $\alpha$s, the DMoL and the metric are the
-# paper's. Every value is in the table below, read from the configs.
+# paper's. Every value is in the table below, read from the configs. The `recipe_gpu`
+# profiles of the CIFAR10, CIFAR100 and CelebA configs carry the same recipe (the `cpu_long`
+# learning rate, $10^{-3}$ halved every quarter of the run) at the `paper` profile's 256
+# filters, steps and episodes per step, for a GPU.
 # :::
 #
 # What each profile trains, read from the configs:
@@ -112,7 +117,8 @@ if RETRAIN:  # the same command that produced results/ (see scripts/train-all)
 prof = [{"config": f"`{exp}`", "profile": p, **real_valued.profile_summary(exp, p)}
         for exp, ps in (("table3_fashion_mnist_gpm", ("quick", "cpu", "cpu_long", "paper")),
                         ("table3_fashion_mnist_dkm", ("cpu", "cpu_long", "paper")),
-                        ("table1_cifar10_gpm", ("paper",)), ("table3_celeba_gpm", ("px64", "paper")))
+                        ("table1_cifar10_gpm", ("paper", "recipe_gpu")),
+                        ("table3_celeba_gpm", ("px64", "paper", "recipe_gpu")))
         for p in ps]
 for row in prof:
     row["lr"], row["images_seen"], row["weight_decay"] = f"{row['lr']:g}", f"{row['images_seen']:,}", f"{row['weight_decay']:g}"
@@ -191,7 +197,8 @@ display(Markdown(report.rows_markdown(rows, {
 done = [r for r in rows if r["ours"] is not None]
 for r in done:  # every reported value is finite
     assert math.isfinite(r["ours"]) and math.isfinite(r["iid"]), r
-todo = [r for r in rows if r["missing_seeds"] and (r["dataset"] in real_valued.IN_RESULTS or r["profile"] == "paper")]
+todo = [r for r in rows if r["missing_seeds"] and (r["dataset"] in real_valued.IN_RESULTS
+                                                   or r["profile"] in ("paper", "recipe_gpu"))]
 display(Markdown("**Not run yet** (the command of each missing run):\n\n" + "\n".join(
     f"- {r['table']}, {r['dataset']}, {r['model']}, `{r['profile']}`, seed "
     f"{', '.join(map(str, r['missing_seeds']))}: {r['command'].replace('--seed N', '--seed <seed>')}"
@@ -213,7 +220,8 @@ for r in done:  # the claim of the next paragraph, for every result that exists
 # folders (`cifar-10-batches-py/`, `cifar-100-python/`) and CelebA's `celeba/`
 # (`img_align_celeba/` and the five text files) under `GPM_DATA`, or set `GPM_DOWNLOAD=1`
 # where the network allows, and run the command of the row; `python -m gpm_core status` and
-# this chapter then pick the results up. The `paper` rows need a GPU.
+# this chapter then pick the results up. The `paper` rows (the paper's protocol) and the
+# `recipe_gpu` rows (the recipe of the CPU profiles at the paper's size) need a GPU.
 
 # %% [markdown]
 # ## Test curves

@@ -302,10 +302,14 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _train_quick(name, tmp_path, profile="quick", overrides=()):
-    """`python -m gpm_core train` of the config's profile, cut to 2 steps of 1 episode."""
-    sets = ["train.steps=2", "train.batch_size=1", "train.log_every=1", "train.checkpoint_every=2",
-            "train.lr_decay_every=1", "eval.episodes=2", *overrides]
+# 2 steps of 1 episode (its lr decayed after each), 2 test episodes
+QUICK_SETS = ("train.steps=2", "train.batch_size=1", "train.log_every=1", "train.checkpoint_every=2",
+              "train.lr_decay_every=1", "eval.episodes=2")
+
+
+def _train_quick(name, tmp_path, profile="quick", overrides=(), base=QUICK_SETS):
+    """`python -m gpm_core train` of the config's profile, cut to `base` (2 steps of 1 episode)."""
+    sets = [*base, *overrides]
     code = main(["train", str(REPO / "configs" / f"{name}.toml"), "--profile", profile, "--seed", "0",
                  "--device", "cpu", "--threads", "1", "--no-progress",
                  "--run-dir", str(tmp_path / "runs" / name), "--results-dir", str(tmp_path / "results"),
@@ -346,22 +350,59 @@ def test_config_trains_end_to_end_on_fabricated_files(name, data_root, monkeypat
 
 
 # the recipe of the CPU profiles (the authors' nets without the output block, and for GPM their
-# noise and draw of W) on the colour sets, which are the user's to run
-RECIPE = {"gpm": ["model.net=authors", "model.out_block=false", "model.noise=authors", "model.w_sample=shared",
-                  "model.sigma_w=1.0"],
-          "dkm": ["model.net=authors", "model.out_block=false"]}
+# noise and draw of W) on the colour sets, which are the user's to run: their `recipe_gpu` profiles
+RECIPE_MODEL = {"gpm": ("net", "out_block", "noise", "w_sample", "sigma_w"), "dkm": ("net", "out_block")}
+RECIPE = {"gpm": {"net": "authors", "out_block": False, "noise": "authors", "w_sample": "shared", "sigma_w": 1.0},
+          "dkm": {"net": "authors", "out_block": False}}
+# the sizes a smoke run of a recipe_gpu profile cuts (the width, the memory, the steps, one episode a
+# step, two test episodes, CelebA's 32 x 32 crops as its quick profile), never the recipe's options
+RECIPE_SMOKE_SETS = ("model.filters=16", "model.code_size=100", "model.memory_slots=32", "train.steps=2",
+                     "train.batch_size=1", "train.log_every=1", "train.checkpoint_every=2", "eval.episodes=2")
 
 
-@pytest.mark.parametrize("name", ["table1_cifar10_gpm", "table3_cifar100_dkm", "table3_celeba_gpm"])
+@pytest.mark.parametrize("name", FABRICATED)
+def test_recipe_gpu_profile_is_the_fashion_mnist_recipe_at_the_paper_size(name):
+    """`recipe_gpu`: the model options of the FashionMNIST CPU profiles (the same model kind's),
+    their weight decay, lr and its halving every quarter of the run, a test curve of about 30
+    points; the paper profile's width, memory, likelihood, data, steps, batch and scoring."""
+    from gpm_core.config import to_dict
+
+    path = REPO / "configs" / f"{name}.toml"
+    paper, gpu = load_config(path, "paper"), load_config(path, "recipe_gpu")
+    kind = paper.model.kind
+    fashion = load_config(REPO / "configs" / f"table3_fashion_mnist_{kind}.toml", "cpu_long")
+    for key in RECIPE_MODEL[kind]:
+        assert getattr(gpu.model, key) == getattr(fashion.model, key) == RECIPE[kind][key], key
+    m, p = to_dict(gpu)["model"], to_dict(paper)["model"]
+    assert {k for k in m if m[k] != p[k]} == set(RECIPE_MODEL[kind])  # 256 filters, 128 x 512, DMoL, alphas kept
+    assert gpu.data == paper.data and gpu.eval == paper.eval
+    t, f = gpu.train, fashion.train
+    assert (t.steps, t.batch_size, t.grad_clip) == (paper.train.steps, paper.train.batch_size, paper.train.grad_clip)
+    assert (t.lr, t.lr_decay, t.weight_decay) == (f.lr, f.lr_decay, f.weight_decay) == (1e-3, 0.5, 1e-4)
+    assert t.lr_decay_every == math.ceil(t.steps / 4)  # three halvings within the run, as cpu_long
+    assert 28 <= t.steps // t.eval_every <= 32 and t.channels_last
+
+
+@pytest.mark.parametrize("name", FABRICATED)
 def test_recipe_trains_colour_images_end_to_end(name, data_root, monkeypatch, tmp_path, one_thread):
-    """The authors' nets emit the 100 maps of a 10-component RGB DMoL at 32 x 32 (CelebA's quick
-    profile: 32 x 32 crops) and train through the CLI on files in torchvision's layout."""
-    cfg = load_config(REPO / "configs" / f"{name}.toml", "quick")
+    """The `recipe_gpu` profile, cut in size only (width, memory, steps, episodes; CelebA at 32 x 32):
+    the authors' nets emit the 100 maps of a 10-component RGB DMoL and train through the CLI on
+    files in torchvision's layout, and the result carries the recipe's options."""
+    cfg = load_config(REPO / "configs" / f"{name}.toml", "recipe_gpu")
     FABRICATE[cfg.data.dataset](data_root, monkeypatch)
+    sizes = [*RECIPE_SMOKE_SETS, *(["data.image_size=32"] if cfg.data.dataset == "celeba" else [])]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # CelebA's single-image identity (see the test above)
-        r, path = _train_quick(name, tmp_path, overrides=RECIPE[cfg.model.kind])
+        r, path = _train_quick(name, tmp_path, profile="recipe_gpu", base=sizes)
     assert r["config"]["model"]["net"] == "authors" and not r["config"]["model"]["out_block"]
+    for key, value in RECIPE[cfg.model.kind].items():
+        assert r["config"]["model"][key] == value, key
+    if cfg.model.kind == "gpm":
+        assert (r["config"]["model"]["noise"], r["config"]["model"]["w_sample"]) == ("authors", "shared")
+    t = r["config"]["train"]
+    assert (t["lr"], t["lr_decay"], t["lr_decay_every"], t["weight_decay"], t["channels_last"]) == (
+        1e-3, 0.5, cfg.train.lr_decay_every, 1e-4, True)
+    assert (r["steps"], r["config"]["model"]["filters"], r["test_curve"][-1]["step"]) == (2, 16, 2)
     for key in ("bits_per_dim", "bits_per_dim_iid", "bits_per_dim_shared", "unseen_bits_per_dim"):
         assert math.isfinite(r["metrics"][key]["value"]) and r["metrics"][key]["value"] > 0
 
@@ -471,6 +512,12 @@ def test_bits_table_reports_both_draws_and_the_missing_seeds(tmp_path):
     long = rows[("table3_fashion_mnist_gpm", "cpu_long")]
     assert long["ours"] is None and long["missing_seeds"] == [0] and "--profile cpu_long" in long["command"]
     assert ("table1_cifar10_gpm", "cpu") not in rows  # a config without the profile has no row
+    assert ("table3_fashion_mnist_gpm", "recipe_gpu") not in rows
+    for exp in FABRICATED:  # the colour sets' GPU commands: the paper's protocol and the recipe at its size
+        for profile in ("paper", "recipe_gpu"):
+            row = rows[(exp, profile)]
+            assert row["missing_seeds"] == [0, 1, 2] and f"--profile {profile}" in row["command"]
+            assert row["status"].startswith("not run yet: needs the")
     fig = fig_table3_curves(results_dir=tmp_path, levels={"paper": 3.96})
     assert len(fig.axes[0].get_lines()) == 3 + 1  # one line per run, one per level
     assert fig.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(4.4)
