@@ -286,3 +286,21 @@ def test_memory_options_change_the_hash_only_when_set():
     assert config_hash(apply_overrides(base, ["model.memory_init_std=4"])) != h
     with pytest.raises(ConfigError):
         apply_overrides(base, ["train.memory_lr_scale=0"])
+
+
+@pytest.mark.parametrize("alpha,pinv,key", [(5e-4, "ben_cohen", "M0"), ("auto", "ben_cohen", "M0"), (5e-4, "ben_cohen", "R0")])
+def test_memory_scale_of_a_stored_run(tmp_path, alpha, pinv, key):
+    """rms of M0 and alpha * sigma_max(M0)^2 against numpy's SVD; '–' where no fixed-alpha
+    Ben-Cohen iteration inverts M0 (alpha 'auto', DKM's R0)."""
+    import numpy as np
+    M0 = torch.randn(8, 16, generator=torch.Generator().manual_seed(1)) * 3.0
+    torch.save({"log_sigma_w": torch.tensor(0.0), key: M0.half()}, tmp_path / "cpu-seed0.pt")
+    result = {"path": str(tmp_path / "cpu-seed0.json"), "state_dict": {"path": "cpu-seed0.pt"},
+              "config": {"model": {"alpha_memory": alpha, "pinv": pinv}}}
+    got = table1.memory_scale_of(result)
+    m = M0.half().double().numpy()
+    assert got["m0_rms"] == pytest.approx(np.sqrt((m ** 2).mean()), rel=1e-5)
+    if alpha == "auto" or key == "R0":
+        assert got["alpha_smax2"] == "–"
+    else:
+        assert got["alpha_smax2"] == pytest.approx(alpha * np.linalg.svd(m, compute_uv=False)[0] ** 2, rel=1e-5)

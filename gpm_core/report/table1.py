@@ -77,7 +77,8 @@ def draw_rows(experiments, profiles=PROFILES, results_dir=RESULTS) -> list[dict]
 def decomposition_rows(experiments, profiles=PROFILES, results_dir=RESULTS) -> list[dict]:
     """Where each run's test bound goes: nll_cond = recon + KL(q(W) || p(W)) per image, the
     trained sigma_w, and, from the training curve, the auto-encoder term L_AE at the end and
-    the KL on training episodes at a quarter of the run and at the end; one row per run."""
+    the KL on training episodes at a quarter of the run and at the end, and the scale of the
+    trained prior memory (`memory_scale_of`); one row per run."""
     groups = group_runs(results_dir, experiments)
     out = []
     for exp in experiments:
@@ -90,14 +91,33 @@ def decomposition_rows(experiments, profiles=PROFILES, results_dir=RESULTS) -> l
                             "kl_share": m["kl_w"]["value"] / m["nll_cond"]["value"],
                             "train_ae": last.get("ae"), "train_kl_w": last.get("kl_w"),
                             "train_kl_w_quarter": quarter.get("kl_w"),
-                            "sigma_w": sigma_w_of(r) if r["model"] != "vae" else None})
+                            "sigma_w": sigma_w_of(r) if r["model"] != "vae" else None,
+                            **(memory_scale_of(r) if r["model"] != "vae" else {})})
     return out
+
+
+def _state_dict(result: dict) -> dict:
+    path = Path(result["path"]).parent / result["state_dict"]["path"]
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def sigma_w_of(result: dict) -> float:
     """The trained sigma_w of a stored GPM/DKM run (from its state_dict beside its JSON)."""
-    path = Path(result["path"]).parent / result["state_dict"]["path"]
-    return float(torch.load(path, map_location="cpu", weights_only=True)["log_sigma_w"].exp())
+    return float(_state_dict(result)["log_sigma_w"].exp())
+
+
+def memory_scale_of(result: dict) -> dict:
+    """The scale of the trained prior memory of a stored GPM/DKM run: 'm0_rms', the root mean
+    square of the elements of M0 (DKM: R0), 1 for the N(0, 1) start; and for GPM with a fixed
+    alpha, 'alpha_smax2' = alpha_memory * sigma_max(M0)^2, which the Ben-Cohen iteration needs
+    below 2 (book/03_ben_cohen); '–' where it does not apply (DKM, alpha "auto", exact pinv)."""
+    sd = _state_dict(result)
+    M0 = (sd["M0"] if "M0" in sd else sd["R0"]).float()
+    out = {"m0_rms": float(M0.square().mean().sqrt()), "alpha_smax2": "–"}
+    alpha = result["config"]["model"]["alpha_memory"]
+    if "M0" in sd and alpha != "auto" and result["config"]["model"]["pinv"] == "ben_cohen":
+        out["alpha_smax2"] = float(alpha * torch.linalg.matrix_norm(M0, ord=2) ** 2)
+    return out
 
 
 def ablation_rows(experiment: str, results_dir=RESULTS, seed: int = 0, base: str = "authors") -> list[dict]:
