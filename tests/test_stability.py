@@ -3,6 +3,7 @@ singular values computed independently, and the CLI's artifact."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -36,6 +37,8 @@ def test_margins_match_svdvals_of_an_explicit_write(tmp_path):
         W0, M = gpm.write(Zx, model.M0, model.pinv_memory, model.pinv_weight)
     assert got["W0"][2].item() == pytest.approx(cfg.model.alpha_weight * torch.linalg.svdvals(W0[0].double())[0].item() ** 2, rel=1e-9)
     assert got["M"][2].item() == pytest.approx(a * torch.linalg.svdvals(M[0].double())[0].item() ** 2, rel=1e-9)
+    sv2 = np.sort(np.linalg.svd(W0[0].double().numpy(), compute_uv=False) ** 2)  # the lower median, as torch's
+    assert got["W0_median"][2].item() == pytest.approx(cfg.model.alpha_weight * sv2[(len(sv2) - 1) // 2], rel=1e-9)
 
 
 def test_cli_writes_an_artifact_and_refuses_auto_alpha(tmp_path, capsys):

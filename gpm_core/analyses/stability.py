@@ -34,7 +34,11 @@ def fixed_alphas(model_cfg) -> bool:
 
 def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     """alpha * sigma_max(A)^2 for A = M0, W0 and M when each episode of X (E, T, C, H, W) is
-    written (noise of episode e seeded with `evaluate.episode_seed(seed, e)`): {name: (E,)}.
+    written (noise of episode e seeded with `evaluate.episode_seed(seed, e)`): {name: (E,)};
+    and 'W0_median': alpha_weight * the (lower) median squared singular value of each W0, the typical
+    direction of the writing pseudo-inverse. pinv_steps Ben-Cohen steps invert a direction
+    with alpha sigma^2 = x to the fraction 1 - (1 - x)^(2^steps), so x near 2^-steps is the
+    edge between inverted and filtered out (book/07_table1).
     Needs fixed float alphas (GPM, `fixed_alphas`); raises ValueError otherwise.
     `gpm_core.analyses.capacity.pinv_ratio` summarises the same numbers per episode cell."""
     cfg = model.cfg
@@ -50,8 +54,10 @@ def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
             M.append(state["M"][0])
     s2 = lambda A: torch.linalg.matrix_norm(A.double(), ord=2).square()
     M0 = s2(model.M0.detach()).expand(len(X))
-    return {"M0": cfg.alpha_memory * M0, "W0": cfg.alpha_weight * s2(torch.stack(W0)),
-            "M": cfg.alpha_memory * s2(torch.stack(M))}
+    W0 = torch.stack(W0).double()
+    return {"M0": cfg.alpha_memory * M0, "W0": cfg.alpha_weight * s2(W0),
+            "M": cfg.alpha_memory * s2(torch.stack(M)),
+            "W0_median": cfg.alpha_weight * torch.linalg.svdvals(W0).square().median(-1).values}
 
 
 def _summary(v: torch.Tensor) -> dict:
