@@ -37,6 +37,11 @@ def test_margins_match_svdvals_of_an_explicit_write(tmp_path):
         W0, M = gpm.write(Zx, model.M0, model.pinv_memory, model.pinv_weight)
     assert got["W0"][2].item() == pytest.approx(cfg.model.alpha_weight * torch.linalg.svdvals(W0[0].double())[0].item() ** 2, rel=1e-9)
     assert got["M"][2].item() == pytest.approx(a * torch.linalg.svdvals(M[0].double())[0].item() ** 2, rel=1e-9)
+    sizes = stability.address_sizes(model, X, seed=9)
+    with torch.no_grad():  # the reading weights of the clean codes, Algorithm 1's reading line 2
+        W = gpm.address(Z, M, model.pinv_memory)
+    assert sizes["W0"][2].item() == pytest.approx(W0[0].square().sum(-1).mean().item(), rel=1e-5)
+    assert sizes["W"][2].item() == pytest.approx(W[0].square().sum(-1).mean().item(), rel=1e-5)
     sv2 = np.sort(np.linalg.svd(W0[0].double().numpy(), compute_uv=False) ** 2)  # the lower median, as torch's
     assert got["W0_median"][2].item() == pytest.approx(cfg.model.alpha_weight * sv2[(len(sv2) - 1) // 2], rel=1e-9)
 
@@ -50,6 +55,9 @@ def test_cli_writes_an_artifact_and_refuses_auto_alpha(tmp_path, capsys):
     for split in ("train", "test"):
         for name in ("M0", "W0", "M"):
             m = r["margins"][split][name]
+            assert m["n"] == 3 and 0 < m["min"] <= m["median"] <= m["max"]
+        for name in ("W0", "W"):
+            m = r["address_sizes"][split][name]
             assert m["n"] == 3 and 0 < m["min"] <= m["median"] <= m["max"]
     assert main(["stability", str(tmp_path / "results" / "tiny_gpm" / "quick-seed0.json"), "--episodes", "3",
                  "--results-dir", str(tmp_path / "out2")]) == 0  # a result JSON: the same weights, the same numbers

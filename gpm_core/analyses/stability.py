@@ -8,8 +8,9 @@ paper's 1e-3) inverts M0, the writing weights W0 (alpha_weight) and the written 
 (alpha_memory); training moves their singular values. This command loads a run's last
 checkpoint (finished or not: a run stopped by the gradient guard keeps its last good one),
 writes `episodes` fixed training and test episodes with the model's writing noise, and
-records alpha * sigma_max^2 of each matrix per episode: results/stability_<experiment>/
-<profile>-seed<N>.json (an analysis artifact with provenance).
+records alpha * sigma_max^2 of each matrix per episode and the sizes of the writing and
+reading weights: results/stability_<experiment>/<profile>-seed<N>.json (an analysis
+artifact with provenance).
 """
 
 from __future__ import annotations
@@ -60,6 +61,22 @@ def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
             "W0_median": cfg.alpha_weight * torch.linalg.svdvals(W0).square().median(-1).values}
 
 
+def address_sizes(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+    """Mean squared norm per image of the writing weights W0 = Z_xi M0^+ and of the reading
+    weights W = Z M^+ of the written codes (no reading noise), per episode of X written as
+    in `margins`: {'W0': (E,), 'W': (E,)}. KL(q(W) || p(W)) pays |W|^2 / 2 per image; with
+    exact pseudo-inverses W = W0 up to the writing noise, so W / W0 measures what the
+    Ben-Cohen filters add to the KL (book/07_table1)."""
+    W0, W = [], []
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        for e in range(len(X)):
+            torch.manual_seed(episode_seed(seed, e))
+            state = model.write(X[e:e + 1])
+            W0.append(state["W0"].square().sum(-1).mean())
+            W.append(model.address(state["Z"], state).square().sum(-1).mean())
+    return {"W0": torch.stack(W0), "W": torch.stack(W)}
+
+
 def _summary(v: torch.Tensor) -> dict:
     return {"median": v.median().item(), "max": v.max().item(), "min": v.min().item(),
             "past_limit": int((~(v < 2)).sum()), "n": v.numel()}
@@ -85,10 +102,13 @@ def analyse(run_dir, episodes: int = 64, seed: int = 0, results_dir="results", d
     X_test = test_episodes(test_set, T, episodes, cfg.eval.seed)
     out = {name: {k: _summary(v) for k, v in margins(model, X, seed).items()}
            for name, X in (("train", X_train), ("test", X_test))}
+    sizes = {name: {k: {"median": v.median().item(), "min": v.min().item(), "max": v.max().item(), "n": v.numel()}
+                    for k, v in address_sizes(model, X, seed).items()}
+             for name, X in (("train", X_train), ("test", X_test))}
     payload = {"checkpoint_step": ck["step"], "steps": cfg.train.steps, "finished": ck["step"] >= cfg.train.steps,
                "last_curve_point": ck["curve"][-1] if ck.get("curve") else None,
                "alpha_memory": cfg.model.alpha_memory, "alpha_weight": cfg.model.alpha_weight,
-               "margins": out}
+               "margins": out, "address_sizes": sizes}
     source = {"path": str(run_dir),
               "experiment": cfg.experiment, "model": cfg.model.kind, "profile": cfg.profile, "seed": ck["seed"],
               "config_hash": ck.get("config_hash"), "checkpoint_step": ck["step"]}
