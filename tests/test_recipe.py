@@ -304,3 +304,18 @@ def test_memory_scale_of_a_stored_run(tmp_path, alpha, pinv, key):
         assert got["alpha_smax2"] == "–"
     else:
         assert got["alpha_smax2"] == pytest.approx(alpha * np.linalg.svd(m, compute_uv=False)[0] ** 2, rel=1e-5)
+
+
+def test_address_rows_read_the_stability_analyses(tmp_path):
+    from gpm_core.artifacts import ANALYSIS_SCHEMA
+    folder = tmp_path / "stability_table1_omniglot_gpm_authors"
+    folder.mkdir()
+    size = lambda v: {"median": v, "min": v, "max": v, "n": 4}  # noqa: E731
+    for profile, w0, w in (("cpu", 20.0, 36.0), ("other", 1.0, 1.0)):
+        doc = {"schema": ANALYSIS_SCHEMA, "experiment": folder.name, "profile": profile, "seed": 0,
+               "alpha_weight": 5e-4, "margins": {"test": {"W0_median": {"median": 0.006}}},
+               "address_sizes": {"test": {"W0": size(w0), "W": size(w)}}}
+        (folder / f"{profile}-seed0.json").write_text(json.dumps(doc))
+    (row,) = table1.address_rows(["table1_omniglot_gpm_authors"], ("cpu",), results_dir=tmp_path)
+    assert (row["w0"], row["w"], row["ratio"], row["w0_direction"]) == (20.0, 36.0, 1.8, 0.006)
+    assert row["run"] == "table1_omniglot_gpm_authors cpu seed 0"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..artifacts import load_results
+from ..artifacts import load_analyses, load_results
 from ..baselines import independent_pixel_nll  # noqa: F401 (for book/07_table1)
 from ..runs import load_trained  # noqa: F401 (for book/07_table1)
 from . import RESULTS, finished_groups, fmt_mean_sd, group_runs, rows_markdown, seed_summary  # noqa: F401 (book/07_table1)
@@ -139,6 +139,25 @@ def ablation_rows(experiment: str, results_dir=RESULTS, seed: int = 0, base: str
                     "step_ms": 1000 * r["train_time_s"] / r["steps"], "steps": r["steps"],
                     "episodes_per_step": r["config"]["train"]["batch_size"]})
     return sorted(out, key=lambda row: (row["arm"] != base, row["nll_cond"]))
+
+
+def address_rows(experiments, profiles, results_dir=RESULTS) -> list[dict]:
+    """One row per stability analysis (`python -m gpm_core stability RESULT`) of a run of
+    `experiments` x `profiles`, on its test episodes: alpha of W0+, alpha times W0's median
+    squared singular value, and the mean squared sizes of the writing weights W0 and of the
+    reading weights W (KL(q(W) || p(W)) pays |W|^2 / 2 per image) with their ratio."""
+    out = []
+    for exp in experiments:
+        for a in load_analyses(f"stability_{exp}", results_dir=results_dir):
+            if a["profile"] not in profiles or "address_sizes" not in a:
+                continue
+            sizes, margins = a["address_sizes"]["test"], a["margins"]["test"]
+            out.append({"run": f"{exp} {a['profile']} seed {a['seed']}", "experiment": exp, "profile": a["profile"],
+                        "seed": a["seed"], "alpha_weight": a["alpha_weight"],
+                        "w0_direction": margins["W0_median"]["median"],
+                        "w0": sizes["W0"]["median"], "w": sizes["W"]["median"],
+                        "ratio": sizes["W"]["median"] / sizes["W0"]["median"]})
+    return out
 
 
 def time_to(result: dict, level: float) -> dict | None:
