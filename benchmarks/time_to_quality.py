@@ -6,7 +6,7 @@ code measured once beside ours on a 2-core CPU, one thread; not reproducible fro
 repository):
 
 1. the training step of `configs/table1_omniglot_gpm_authors.toml` (profile `cpu`: 8 episodes
-   of 32 images), eager and with `channels_last`, timed interleaved (`analyses.timing`) so a
+   of 32 images; `cpu_alpha` differs only in an alpha, so its step is the same), eager and with `channels_last`, timed interleaved (`analyses.timing`) so a
    busy machine slows both alike;
 2. the training time at which each stored run's test curve (`train.eval_every`) first reaches
    the level, read from results/ (linear interpolation between scored points; the scoring
@@ -36,8 +36,8 @@ from gpm_core.report.table1 import time_to_rows
 EXPERIMENT = "time_to_quality"
 CONFIG = REPO / "configs" / "table1_omniglot_gpm_authors.toml"
 # the runs whose test curves are read: the recipe ablation's arms and the best GPM row
-RUNS = {"ablation_recipe_omniglot": ("authors", "lr_1e-3", "lr_2e-3", "lr_1e-3_batch_4"),
-        "table1_omniglot_gpm_authors": ("cpu", "cpu_long")}
+RUNS = {"ablation_recipe_omniglot": ("authors", "lr_1e-3", "lr_2e-3", "lr_1e-3_batch_4", "lr_2e-3_alpha_w_2e-3"),
+        "table1_omniglot_gpm_authors": ("cpu", "cpu_alpha", "cpu_long")}
 
 
 def step_times(warmup: int, n: int) -> dict:
