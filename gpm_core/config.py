@@ -64,6 +64,9 @@ class ModelConfig:
     pinv_steps: int = 7
     alpha_memory: Alpha = 1e-3  # alpha of M0+ and M+ (1e-3 Omniglot, 5e-5 real-valued)
     alpha_weight: Alpha = 1e-3  # alpha of W0+ (1e-3 Omniglot, 1e-4 real-valued)
+    # GPM: cap each fixed alpha per matrix at the certified 1.8 / sigma_max^2 (pinv.ben_cohen_pinv's
+    # `cap`): the fixed-alpha iteration wherever it converges with room, never a divergence
+    alpha_cap: bool = False
     # GPM: add the writing noise xi when a test episode is written (Algorithm 1 writes Z_xi)
     eval_write_noise: bool = True
     # DKM: U0 = sigma_u^2 I (DKM appendix B), number of optional refinement passes
@@ -169,7 +172,7 @@ _SPEED_OPTIONS = ("channels_last", "compile")  # train.* flags hashed only when 
 # Fields added after results were committed: hashed only when they differ from the value that
 # every earlier run had, so the stored config_hash of those runs stays valid.
 _HASHED_UNLESS = {"model.net": "paper", "model.noise": "paper", "model.w_sample": "iid",
-                  "model.out_block": True, "model.memory_init_std": 1.0,
+                  "model.out_block": True, "model.memory_init_std": 1.0, "model.alpha_cap": False,
                   "train.memory_lr_scale": 1.0}
 
 

@@ -174,6 +174,7 @@ def ben_cohen_pinv(
     *,
     check: bool = True,
     return_residual: bool = False,
+    cap: bool = False,
 ):
     """Approximate A^+ by `steps` Ben-Cohen steps (GPM Theorem 2.1, appendix G).
 
@@ -190,6 +191,10 @@ def ben_cohen_pinv(
     check `penrose_residual(A, X)` when in doubt. The shape and dtype of A are always
     checked (no sync): (..., m, n), floating point; an empty A gives the empty A^+.
     return_residual=True returns (X, penrose_residual(A, X)).
+    cap=True (a float alpha only): each matrix's alpha is min(alpha, `auto_alpha(A)`), so the
+    iteration is the fixed-alpha one wherever that converges with room (alpha sigma_max^2 below
+    about 1.8) and still converges where it would not (e.g. while codes grow in the first
+    training steps). Costs about one more step (`sigma_max_sq_bound`).
 
     Each step costs two GEMMs: X (A X) for wide A (an m x m product) and (X A) X for tall
     A (n x n), each fused with the 2X - ... into one baddbmm.
@@ -205,6 +210,8 @@ def ben_cohen_pinv(
         _check_finite(A)
     if isinstance(alpha, str):
         a = auto_alpha(A)  # (..., 1, 1)
+    elif cap:
+        a = torch.minimum(auto_alpha(A), torch.tensor(float(alpha), dtype=A.dtype, device=A.device))
     else:
         if check:
             _check_alpha(A, float(alpha))
@@ -268,7 +275,7 @@ def ben_cohen_filter(sigma: Tensor, alpha, steps: int) -> Tensor:
 
 
 def make_pinv(
-    method: str = "ben_cohen", steps: int = 7, alpha: Alpha = "auto", check: bool = False
+    method: str = "ben_cohen", steps: int = 7, alpha: Alpha = "auto", check: bool = False, cap: bool = False
 ) -> Callable[[Tensor], Tensor]:
     """A pseudo-inverse A -> A^+ to pass to `gpm.write` / `gpm.address`.
 
@@ -279,6 +286,8 @@ def make_pinv(
     """
     if method == "ben_cohen":
         _validate(steps, alpha)
+        if cap:  # only for a float alpha; "auto" is already below the limit
+            return functools.partial(ben_cohen_pinv, steps=steps, alpha=alpha, check=check, cap=alpha != "auto")
         return functools.partial(ben_cohen_pinv, steps=steps, alpha=alpha, check=check)
     if method == "exact":
         return torch.linalg.pinv

@@ -235,3 +235,23 @@ def test_make_pinv():
         make_pinv("svd")
     with pytest.raises(ValueError, match="positive float or 'auto'"):
         make_pinv(alpha=-1.0)
+
+
+def test_cap_keeps_a_safe_alpha_and_rescues_a_divergent_one():
+    """cap=True: where alpha sigma_max^2 is well inside the limit the result is the fixed-alpha
+    iteration's, bitwise; where alpha is past 2 / sigma_max^2 (the fixed iteration blows up)
+    the capped one converges to torch.linalg.pinv, checked per matrix of a batch."""
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(2, 8, 20, generator=g, dtype=torch.float64)
+    A[1] *= 30.0  # sigma_max^2 ~ 900 * (sqrt(20) + sqrt(8))^2: far past 2 / 1e-3
+    alpha = 1e-3
+    smax2 = torch.linalg.matrix_norm(A, ord=2).square()
+    assert alpha * smax2[0] < 1.0 and alpha * smax2[1] > 2.0
+    capped = ben_cohen_pinv(A, steps=30, alpha=alpha, check=False, cap=True)
+    fixed = ben_cohen_pinv(A, steps=30, alpha=alpha, check=False)
+    assert torch.equal(capped[0], fixed[0])
+    assert not torch.isfinite(fixed[1]).all() or fixed[1].abs().max() > 1e6  # the fixed alpha diverges
+    torch.testing.assert_close(capped[1], torch.linalg.pinv(A[1]), rtol=1e-8, atol=1e-10)
+    with pytest.raises(PinvDivergenceError):  # without the cap, check=True refuses that alpha
+        ben_cohen_pinv(A[1], steps=30, alpha=alpha, check=True)
+    assert torch.equal(make_pinv("ben_cohen", 30, alpha, cap=True)(A), capped)

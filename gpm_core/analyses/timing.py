@@ -115,8 +115,8 @@ def memory_step(kind: str, cfg: ModelConfig, B: int, T: int, device="cpu", seed:
     Z = torch.randn(B, T, C, generator=g).to(device).requires_grad_()
     M0 = torch.randn(K, C, generator=g).to(device).requires_grad_()
     log_sigma = torch.zeros((), device=device, requires_grad=True)
-    pm = make_pinv(cfg.pinv, cfg.pinv_steps, cfg.alpha_memory)
-    pw = make_pinv(cfg.pinv, cfg.pinv_steps, cfg.alpha_weight)
+    pm = make_pinv(cfg.pinv, cfg.pinv_steps, cfg.alpha_memory, cap=cfg.alpha_cap)
+    pw = make_pinv(cfg.pinv, cfg.pinv_steps, cfg.alpha_weight, cap=cfg.alpha_cap)
     eye = torch.eye(K, device=device)
 
     def step():
