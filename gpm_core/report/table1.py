@@ -31,7 +31,7 @@ ROWS = (
     ("DKM", "dkm_resnet", "dkm"),
     ("VAE (same nets, no memory)", "vae", None),
 )
-PROFILES = ("cpu", "cpu_alpha", "cpu_long", "cpu_long_alpha", "paper")
+PROFILES = ("cpu", "cpu_alpha", "cpu_alpha_cap", "cpu_long", "cpu_long_alpha", "paper")
 
 
 def table1(results_dir=RESULTS, metric: str = "nll_cond", datasets=("mnist", "omniglot"),
