@@ -245,6 +245,10 @@ def validate(cfg: Config) -> Config:
     if cfg.model.kind != "gpm" and cfg.model.noise != "paper":
         raise ConfigError(f"model.noise = {cfg.model.noise!r} is a GPM option (the authors' GPM code); "
                           f"set model.noise = 'paper' for model.kind = {cfg.model.kind!r}")
+    if cfg.model.alpha_cap and not (cfg.model.kind == "gpm" and cfg.model.pinv == "ben_cohen"
+                                    and any(a != "auto" for a in (cfg.model.alpha_memory, cfg.model.alpha_weight))):
+        raise ConfigError("model.alpha_cap = true caps a fixed alpha of GPM's Ben-Cohen iterations; it does "
+                          "nothing here (DKM, pinv = 'exact' or both alphas 'auto'): leave it false")
     if cfg.model.net == "paper" and not cfg.model.out_block:
         raise ConfigError("model.out_block = false is an option of the authors' nets (the paper's decoder "
                           "ends with its transposed conv): set model.net = 'authors' or leave out_block true")

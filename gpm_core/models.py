@@ -239,7 +239,7 @@ class GPM(MemoryModel):
 
     def __init__(self, cfg: ModelConfig, image_shape):
         super().__init__(cfg, image_shape)
-        # N(0, 1) as the authors' code (and DKM's R0)
+        # N(0, memory_init_std^2); N(0, 1), the default, as the authors' code (and DKM's R0)
         self.M0 = nn.Parameter(_memory_init(cfg))
         cap = {"cap": True} if cfg.alpha_cap else {}
         self.pinv_memory = make_pinv(cfg.pinv, cfg.pinv_steps, cfg.alpha_memory, **cap)

@@ -211,7 +211,7 @@ def ben_cohen_pinv(
     if isinstance(alpha, str):
         a = auto_alpha(A)  # (..., 1, 1)
     elif cap:
-        a = torch.minimum(auto_alpha(A), torch.tensor(float(alpha), dtype=A.dtype, device=A.device))
+        a = auto_alpha(A).clamp_max(float(alpha))  # (..., 1, 1); no host-to-device copy
     else:
         if check:
             _check_alpha(A, float(alpha))
@@ -279,7 +279,8 @@ def make_pinv(
 ) -> Callable[[Tensor], Tensor]:
     """A pseudo-inverse A -> A^+ to pass to `gpm.write` / `gpm.address`.
 
-    method="ben_cohen": `ben_cohen_pinv` with these steps/alpha/check (the paper);
+    method="ben_cohen": `ben_cohen_pinv` with these steps/alpha/check (the paper); cap=True
+    caps a float alpha per matrix at `auto_alpha` (see `ben_cohen_pinv`);
     method="exact": torch.linalg.pinv (an SVD; the limit the iteration converges to).
     With check=False (the default here, as in training) a float alpha above 2/sigma_max^2
     is not detected: the result is finite garbage (see `ben_cohen_pinv`).

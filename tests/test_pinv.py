@@ -255,3 +255,21 @@ def test_cap_keeps_a_safe_alpha_and_rescues_a_divergent_one():
     with pytest.raises(PinvDivergenceError):  # without the cap, check=True refuses that alpha
         ben_cohen_pinv(A[1], steps=30, alpha=alpha, check=True)
     assert torch.equal(make_pinv("ben_cohen", 30, alpha, cap=True)(A), capped)
+
+
+def test_cap_in_float32_keeps_alpha_a_constant_for_autograd():
+    """A capped alpha is a step size, like the paper's: the gradient through the capped
+    iteration equals the gradient through the fixed iteration run with that alpha's value."""
+    g = torch.Generator().manual_seed(1)
+    A = (torch.randn(3, 8, 20, generator=g) * torch.tensor([1.0, 30.0, 1.0])[:, None, None]).requires_grad_()
+    capped = ben_cohen_pinv(A, steps=7, alpha=1e-3, check=False, cap=True)
+    a = auto_alpha(A.detach()).clamp_max(1e-3)  # (3, 1, 1)
+    assert capped.dtype == torch.float32 and a.shape == (3, 1, 1)
+    assert a[1].item() < 0.5e-3 and a[0].item() == a[2].item() == pytest.approx(1e-3)  # only the large one capped
+    (grad,) = torch.autograd.grad(capped.square().sum(), A)
+    for i in range(3):
+        Ai = A.detach()[i].clone().requires_grad_()
+        fixed = ben_cohen_pinv(Ai, steps=7, alpha=float(a[i]), check=False)
+        (gi,) = torch.autograd.grad(fixed.square().sum(), Ai)
+        torch.testing.assert_close(capped[i], fixed, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(grad[i], gi, rtol=1e-4, atol=1e-6)

@@ -274,6 +274,7 @@ def test_memory_lr_scale_moves_m0_that_much_faster(scale):
         moved = (p.detach() - before[n]).abs()
         big = grads[n].abs() > 1e-4  # where eps = 1e-8 is negligible
         want = 1e-3 * (scale if n == "M0" else 1.0)
+        assert big.any() or n != "M0"
         if big.any():
             torch.testing.assert_close(moved[big], torch.full_like(moved[big], want), rtol=1e-3, atol=1e-7)
 
@@ -284,6 +285,10 @@ def test_memory_options_change_the_hash_only_when_set():
     assert config_hash(apply_overrides(base, ["train.memory_lr_scale=1.0", "model.memory_init_std=1.0"])) == h
     assert config_hash(apply_overrides(base, ["train.memory_lr_scale=10"])) != h
     assert config_hash(apply_overrides(base, ["model.memory_init_std=4"])) != h
+    assert config_hash(apply_overrides(base, ["model.alpha_cap=false"])) == h
+    assert config_hash(apply_overrides(base, ["model.alpha_cap=true"])) != h
+    with pytest.raises(ConfigError, match="alpha_cap"):  # nothing to cap
+        apply_overrides(load_config(REPO / "configs/table1_omniglot_dkm_resnet.toml", "cpu"), ["model.alpha_cap=true"])
     with pytest.raises(ConfigError):
         apply_overrides(base, ["train.memory_lr_scale=0"])
 

@@ -24,6 +24,7 @@ import torch
 from .. import artifacts
 from ..episodes import EpisodeSampler, test_episodes
 from ..evaluate import episode_seed
+from ..pinv import auto_alpha
 from ..runs import load_data, model_from_state, stored_run
 
 
@@ -40,7 +41,8 @@ def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     direction of the writing pseudo-inverse. pinv_steps Ben-Cohen steps invert a direction
     with alpha sigma^2 = x to the fraction 1 - (1 - x)^(2^steps), so x near 2^-steps is the
     edge between inverted and filtered out (book/07_table1).
-    Needs fixed float alphas (GPM, `fixed_alphas`); raises ValueError otherwise.
+    Needs fixed float alphas (GPM, `fixed_alphas`); raises ValueError otherwise. With
+    model.alpha_cap each alpha is the one the matrix was inverted with, min(alpha, auto_alpha).
     `gpm_core.analyses.capacity.pinv_ratio` summarises the same numbers per episode cell."""
     cfg = model.cfg
     if not fixed_alphas(cfg):
@@ -54,11 +56,15 @@ def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
             W0.append(state["W0"][0])
             M.append(state["M"][0])
     s2 = lambda A: torch.linalg.matrix_norm(A.double(), ord=2).square()
-    M0 = s2(model.M0.detach()).expand(len(X))
-    W0 = torch.stack(W0).double()
-    return {"M0": cfg.alpha_memory * M0, "W0": cfg.alpha_weight * s2(W0),
-            "M": cfg.alpha_memory * s2(torch.stack(M)),
-            "W0_median": cfg.alpha_weight * torch.linalg.svdvals(W0).square().median(-1).values}
+    W0, M = torch.stack(W0).double(), torch.stack(M).double()
+    M0 = model.M0.detach().double()
+
+    def alpha(a, A):  # the alpha each matrix was inverted with: capped per matrix (model.alpha_cap)
+        return auto_alpha(A)[..., 0, 0].clamp_max(a) if cfg.alpha_cap else a
+
+    return {"M0": (alpha(cfg.alpha_memory, M0) * s2(M0)).expand(len(X)), "W0": alpha(cfg.alpha_weight, W0) * s2(W0),
+            "M": alpha(cfg.alpha_memory, M) * s2(M),
+            "W0_median": alpha(cfg.alpha_weight, W0) * torch.linalg.svdvals(W0).square().median(-1).values}
 
 
 def address_sizes(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
@@ -108,6 +114,7 @@ def analyse(run_dir, episodes: int = 64, seed: int = 0, results_dir="results", d
     payload = {"checkpoint_step": ck["step"], "steps": cfg.train.steps, "finished": ck["step"] >= cfg.train.steps,
                "last_curve_point": ck["curve"][-1] if ck.get("curve") else None,
                "alpha_memory": cfg.model.alpha_memory, "alpha_weight": cfg.model.alpha_weight,
+               "alpha_cap": cfg.model.alpha_cap,
                "margins": out, "address_sizes": sizes}
     source = {"path": str(run_dir),
               "experiment": cfg.experiment, "model": cfg.model.kind, "profile": cfg.profile, "seed": ck["seed"],
@@ -115,7 +122,8 @@ def analyse(run_dir, episodes: int = 64, seed: int = 0, results_dir="results", d
     return artifacts.save_analysis(f"stability_{cfg.experiment}", cfg.profile, ck["seed"], payload,
                                    config={"run_dir": str(run_dir), "episodes": episodes, "seed": seed},
                                    sources=[source], device=device, wall_time_s=round(time.time() - t0, 3),
-                                   description="alpha * sigma_max^2 of the pseudo-inverted matrices at a checkpoint",
+                                   description="alpha * sigma_max^2 of the pseudo-inverted matrices and the "
+                                               "sizes of W0 and W at a checkpoint",
                                    results_dir=results_dir)
 
 

@@ -112,7 +112,7 @@ def sigma_w_of(result: dict) -> float:
 
 def memory_scale_of(result: dict) -> dict:
     """The scale of the trained prior memory of a stored GPM/DKM run: 'm0_rms', the root mean
-    square of the elements of M0 (DKM: R0), 1 for the N(0, 1) start; and for GPM with a fixed
+    square of the elements of M0 (DKM: R0), model.memory_init_std at the start; and for GPM with a fixed
     alpha, 'alpha_smax2' = alpha_memory * sigma_max(M0)^2, which the Ben-Cohen iteration needs
     below 2 (book/03_ben_cohen); '–' where it does not apply (DKM, alpha "auto", exact pinv)."""
     sd = _state_dict(result)
