@@ -323,4 +323,4 @@ def test_address_rows_read_the_stability_analyses(tmp_path):
         (folder / f"{profile}-seed0.json").write_text(json.dumps(doc))
     (row,) = table1.address_rows(["table1_omniglot_gpm_authors"], ("cpu",), results_dir=tmp_path)
     assert (row["w0"], row["w"], row["ratio"], row["w0_direction"]) == (20.0, 36.0, 1.8, 0.006)
-    assert row["run"] == "table1_omniglot_gpm_authors cpu seed 0"
+    assert row["run"] == "table1_omniglot_gpm_authors cpu seed 0" and row["episodes"] == 4

@@ -159,7 +159,7 @@ def address_rows(experiments, profiles, results_dir=RESULTS) -> list[dict]:
             out.append({"run": f"{exp} {a['profile']} seed {a['seed']}", "experiment": exp, "profile": a["profile"],
                         "seed": a["seed"], "alpha_weight": a["alpha_weight"],
                         "w0_direction": margins["W0_median"]["median"],
-                        "w0": sizes["W0"]["median"], "w": sizes["W"]["median"],
+                        "w0": sizes["W0"]["median"], "w": sizes["W"]["median"], "episodes": sizes["W0"]["n"],
                         "ratio": sizes["W"]["median"] / sizes["W0"]["median"]})
     return out
 
