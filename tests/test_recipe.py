@@ -221,6 +221,9 @@ def test_table1_rows_ablation_and_draws_from_results(tmp_path):
     assert cell["ratio"] == pytest.approx(32.0 / 25.68) and cell["gap"] == pytest.approx(32.0 - 25.68)
     missing = [r for r in rows if r["ours"] is None]
     assert len(missing) == len(rows) - 1  # every other row x profile is shown as missing
+    shown = {(r["experiment"], r["profile"]) for r in rows}  # only the profiles each config has, and paper
+    assert ("table1_omniglot_gpm_authors", "cpu_alpha") in shown and ("table1_omniglot_dkm_resnet", "cpu_alpha") not in shown
+    assert all((e, "paper") in shown for e, _ in shown)
     draws = table1.draw_rows(["table1_omniglot_gpm_authors"], results_dir=tmp_path)
     assert draws == [{"experiment": "table1_omniglot_gpm_authors", "profile": "cpu", "trained with": "shared",
                       "iid": 96.0, "shared": 32.0, "n_seeds": 2, "sigma_w": [1.0, 1.0]}]
