@@ -171,9 +171,9 @@ assert max(best_rows[("omniglot", "cpu_alpha")]["per_seed"].values()) < best_row
 # (`python -m gpm_core train configs/table1_omniglot_gpm_authors.toml --profile cpu_alpha
 # --seed 2` exits with code 3 and writes no result). `cpu_alpha_cap` caps each $\alpha$ per matrix at
 # $1.8/\sigma_{\max}^2$ (`model.alpha_cap`; the fixed-$\alpha$ iteration wherever that converges
-# with room): Omniglot seed {glue:text}`cpu_alpha_cap_omniglot_seeds` scores
-# {glue:text}`cpu_alpha_cap_omniglot_per_seed`, MNIST seed {glue:text}`cpu_alpha_cap_mnist_seeds`
-# {glue:text}`cpu_alpha_cap_mnist_per_seed` ({glue:text}`cpu_alpha_cap_mnist_ratio:.2f` times
+# with room): on Omniglot (seeds {glue:text}`cpu_alpha_cap_omniglot_seeds`) it scores
+# {glue:text}`cpu_alpha_cap_omniglot_per_seed`, on MNIST (seeds
+# {glue:text}`cpu_alpha_cap_mnist_seeds`) {glue:text}`cpu_alpha_cap_mnist_per_seed` ({glue:text}`cpu_alpha_cap_mnist_ratio:.2f` times
 # the paper's {glue:text}`paper_mnist:.2f`; bar {glue:text}`target_mnist:.1f`). Still to run
 # with `cpu_alpha_cap`: {glue:text}`cap_todo`.
 #
