@@ -241,9 +241,8 @@ class GPM(MemoryModel):
         super().__init__(cfg, image_shape)
         # N(0, memory_init_std^2); N(0, 1), the default, as the authors' code (and DKM's R0)
         self.M0 = nn.Parameter(_memory_init(cfg))
-        cap = {"cap": True} if cfg.alpha_cap else {}
-        self.pinv_memory = make_pinv(cfg.pinv, cfg.pinv_steps, cfg.alpha_memory, **cap)
-        self.pinv_weight = make_pinv(cfg.pinv, cfg.pinv_steps, cfg.alpha_weight, **cap)
+        self.pinv_memory = make_pinv(cfg.pinv, cfg.pinv_steps, cfg.alpha_memory, cap=cfg.alpha_cap)
+        self.pinv_weight = make_pinv(cfg.pinv, cfg.pinv_steps, cfg.alpha_weight, cap=cfg.alpha_cap)
 
     def write(self, X, noise: bool | None = None):
         """Write episodes X (B, T, C, H, W). noise: add xi ~ N(0, sigma_xi^2) to Z

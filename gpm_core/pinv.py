@@ -287,9 +287,8 @@ def make_pinv(
     """
     if method == "ben_cohen":
         _validate(steps, alpha)
-        if cap:  # only for a float alpha; "auto" is already below the limit
-            return functools.partial(ben_cohen_pinv, steps=steps, alpha=alpha, check=check, cap=alpha != "auto")
-        return functools.partial(ben_cohen_pinv, steps=steps, alpha=alpha, check=check)
+        # the cap is for a float alpha; "auto" is already below the limit
+        return functools.partial(ben_cohen_pinv, steps=steps, alpha=alpha, check=check, cap=cap and alpha != "auto")
     if method == "exact":
         return torch.linalg.pinv
     raise ValueError(f"unknown pinv method {method!r}; valid methods are 'ben_cohen', 'exact'")
