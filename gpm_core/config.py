@@ -403,6 +403,29 @@ _INT_LIST = (list, lambda v: all(isinstance(i, int) and not isinstance(i, bool) 
              "a list of integers >= 0")
 _STR_LIST_OR_EMPTY = (list, lambda v: all(isinstance(s, str) and s for s in v), "a list of strings")
 _ANY_STR = (str, lambda v: True, "a string")
+# a profile for every model, or a table {experiment = profile} (models of different recipes)
+_PROFILE = ((str, dict), lambda v: bool(v) and (isinstance(v, str) or all(
+    isinstance(k, str) and isinstance(p, str) and p for k, p in v.items())),
+    'a profile name, or a table {experiment = "profile"}')
+
+
+def model_profile_of(model_profile, experiment: str) -> str:
+    """The profile of `experiment`'s trained runs that an analysis uses: `model_profile` itself
+    when it is a string, else its entry for `experiment` (a table {experiment = profile}, for
+    analyses comparing models of different recipes). Raises ConfigError when the table lacks it."""
+    if isinstance(model_profile, str):
+        return model_profile
+    if experiment not in model_profile:
+        raise ConfigError(f"model_profile {model_profile!r} names no profile for {experiment!r}; "
+                          f"add {experiment} = \"<profile>\" to it")
+    return model_profile[experiment]
+
+
+def model_profile_label(model_profile) -> str:
+    """`model_profile` as one line of text ("cpu", or "gpm_x: cpu_alpha_cap, dkm_y: cpu")."""
+    if isinstance(model_profile, str):
+        return model_profile
+    return ", ".join(f"{e}: {p}" for e, p in model_profile.items())
 
 ANALYSES = ("gpm_fig4", "dkm_fig2")
 SCHEMAS = {
@@ -438,7 +461,7 @@ SCHEMAS = {
     "dkm_fig2": {
         "capacity": {
             "experiments": _STR_LIST,      # trained models (Table 1 runs on T = 32)
-            "model_profile": _STR,         # their profile
+            "model_profile": _PROFILE,     # their profile (or a table {experiment = profile})
             "seeds": _INT_LIST,            # model seeds ([] = every seed found)
             "lengths": _POS_INT_LIST,      # episode lengths L
             "classes": _POS_INT_LIST,      # classes per episode
@@ -507,6 +530,12 @@ def capacity_config(raw: dict, profile: str = "quick", where: str = "config") ->
         if missing:
             raise ConfigError(f"{where}: [{section}] lacks {', '.join(missing)} (profile {profile!r}); "
                               f"add them to the file")
+    if analysis == "dkm_fig2":
+        for exp in cfg["capacity"]["experiments"]:
+            try:
+                model_profile_of(cfg["capacity"]["model_profile"], exp)
+            except ConfigError as e:
+                raise ConfigError(f"{where} (profile {profile!r}): {e}") from None
     return cfg
 
 
@@ -556,6 +585,14 @@ def load_denoise_config(path, profile: str = "quick") -> dict:
 
     need(isinstance(cfg["models"], list) and cfg["models"] and all(isinstance(m, str) for m in cfg["models"]),
          "denoise.models must be a non-empty list of experiment names")
+    typ, ok, what = _PROFILE
+    need(isinstance(cfg["model_profile"], typ) and ok(cfg["model_profile"]),
+         f"denoise.model_profile = {cfg['model_profile']!r}: expected {what}")
+    for exp in cfg["models"]:
+        try:
+            model_profile_of(cfg["model_profile"], exp)
+        except ConfigError as e:
+            need(False, str(e))
     need(isinstance(cfg["T"], list) and cfg["T"], f"denoise.T must be a non-empty list, got {cfg['T']!r}")
     need(isinstance(cfg["success_fraction"], (int, float)) and 0 <= cfg["success_fraction"] < 1,
          f"denoise.success_fraction must be in [0, 1), got {cfg['success_fraction']!r}")

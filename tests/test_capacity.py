@@ -238,3 +238,26 @@ def test_fig4_ordering_by_hand():
     p = {(q["K"], q["T"]): q for q in report_capacity.fig4_points({"points": pts})}
     assert p[(8, 128)]["recon"] == 50.0 and p[(8, 128)]["sd_seeds"] == pytest.approx(10.0)
     assert p[(8, 512)]["seeds"] == 1 and p[(8, 512)]["se_episodes"] == pytest.approx(1.0)
+
+
+def test_pinv_check_reports_the_capped_alpha():
+    """With model.alpha_cap the storage test's divergence check reports alpha * sigma_max^2
+    with the alpha each matrix was inverted with, min(alpha, auto_alpha): at most 1.8 where the
+    fixed alpha is past the limit, and the uncapped product beside it (from SVDs, not the
+    power bound); without the cap, the fixed alpha's product alone."""
+    from types import SimpleNamespace
+
+    torch.manual_seed(0)
+    W0 = 3.0 * torch.randn(1, 400, 32)  # sigma_max^2 ~ 2e4: 2e-3 * that is far past 2
+    M = 0.1 * torch.randn(1, 32, 100)   # 5e-4 * sigma_max^2 far below the limit
+    s2 = lambda A: torch.linalg.svdvals(A[0].double())[0].item() ** 2
+    for cap in (True, False):
+        cfg = SimpleNamespace(kind="gpm", alpha_weight=2e-3, alpha_memory=5e-4, alpha_cap=cap)
+        out = capacity._pinv_check(SimpleNamespace(cfg=cfg), {"W0": W0, "M": M})
+        assert out["M"] == pytest.approx(5e-4 * s2(M), rel=1e-9) and out["M_finite"]
+        if cap:
+            assert 1.7 <= out["W0"] <= 1.8
+            assert out["W0_uncapped"] == pytest.approx(2e-3 * s2(W0), rel=1e-9) and out["W0_uncapped"] > 2
+            assert out["M_uncapped"] == pytest.approx(out["M"])
+        else:
+            assert out["W0"] == pytest.approx(2e-3 * s2(W0), rel=1e-9) and "W0_uncapped" not in out

@@ -133,6 +133,48 @@ def test_cli_writes_an_analysis_artifact(trained, capsys):
     assert after["grid"] == before["grid"] and after["dkm_fig3"] == before["dkm_fig3"]
 
 
+def test_model_profile_table_picks_one_profile_per_model(trained, capsys):
+    """model_profile = {experiment = profile}: each model's runs of its own profile (here a
+    profile that only tiny_dkm has, "other", so a wrong pick cannot pass); the artifact's
+    sources say which runs were used."""
+    results = trained / "results"
+    src = results / "tiny_dkm" / "quick-seed0.json"
+    other = results / "tiny_dkm" / "other-seed0.json"
+    other.write_text(src.read_text().replace('"profile": "quick"', '"profile": "other"'))
+    (results / "tiny_dkm" / "other-seed0.pt").write_bytes((results / "tiny_dkm" / "quick-seed0.pt").read_bytes())
+    toml = trained / "mixed.toml"
+    toml.write_text(DENOISE_TOML.replace('experiment = "tiny_denoise"', 'experiment = "tiny_mixed"').replace(
+        'model_profile = "quick"', 'model_profile = {tiny_gpm = "quick", tiny_dkm = "other"}'))
+    cfg = load_denoise_config(toml, "quick")
+    assert cfg["model_profile"] == {"tiny_gpm": "quick", "tiny_dkm": "other"}
+    try:
+        assert main(["denoise", str(toml), "--results-dir", str(results)]) == 0
+        (r,) = load_analyses("tiny_mixed", results)
+        assert [(s["experiment"], s["profile"]) for s in r["sources"]] == [("tiny_gpm", "quick"), ("tiny_dkm", "other")]
+    finally:
+        for f in (other, results / "tiny_dkm" / "other-seed0.pt"):
+            f.unlink()
+
+
+def test_a_range_of_rotation_angles_is_a_level(trained, capsys):
+    """A rotation level [-a, a] (an angle drawn from the range) runs through the grid and the
+    Table 2 rows, and is matched to the paper's "rotation a" column; its queries differ from
+    those of the fixed angle +-a."""
+    results = trained / "results"
+    toml = trained / "range.toml"
+    toml.write_text(DENOISE_TOML.replace('experiment = "tiny_denoise"', 'experiment = "tiny_range"')
+                    .replace("rotation = [30]", "rotation = [[-30, 30]]").replace("rotation = 30", "rotation = [-30, 30]"))
+    assert main(["denoise", str(toml), "--results-dir", str(results)]) == 0
+    (r,) = load_analyses("tiny_range", results)
+    rows = [row for row in r["grid"] if row["kind"] == "rotation"]
+    assert rows and all(row["level"] == [-30, 30] for row in rows)
+    assert report_denoise._paper_level([-30, 30]) == "30" and report_denoise._paper_level([0, 30]) == "[0, 30]"
+    test_set = load_data(load_trained(results / "tiny_gpm" / "quick-seed0.json")[1], "test")
+    _, fixed = denoise.queries(test_set, 4, 8, "rotation", 30, 11)
+    _, drawn = denoise.queries(test_set, 4, 8, "rotation", [-30, 30], 11)
+    assert not torch.equal(fixed, drawn)
+
+
 def test_missing_trained_run_says_which_command_trains_it(trained, capsys):
     assert main(["denoise", str(trained / "denoise.toml"), "--seed", "3",
                  "--results-dir", str(trained / "results")]) == 5
@@ -151,6 +193,8 @@ def test_missing_trained_run_says_which_command_trains_it(trained, capsys):
     (("salt_pepper = [0.1, 0.2]", "salt_pepper = 0.1"), "must map each kind to a non-empty list"),
     (("iterations = 2\n", "iters = 2\n"), r"\[denoise.dkm_fig3\] must have exactly the keys"),
     (("test_seed = 11", "test_seed = 11\nsuccess_fraction = 5"), r"success_fraction must be in \[0, 1\)"),
+    (('model_profile = "quick"', 'model_profile = {tiny_gpm = "quick"}'), "names no profile for 'tiny_dkm'"),
+    (('model_profile = "quick"', 'model_profile = 3'), "denoise.model_profile = 3: expected a profile name"),
 ])
 def test_config_errors_name_the_field(tmp_path, edit, message):
     path = tmp_path / "bad.toml"

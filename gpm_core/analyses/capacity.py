@@ -34,13 +34,13 @@ from pathlib import Path
 import torch
 
 from .. import artifacts
-from ..config import ConfigError, load_capacity_config
+from ..config import ConfigError, load_capacity_config, model_profile_of
 from ..corruptions import corrupt, hamming
 from ..datasets import load_images
 from ..episodes import capacity_episodes, test_episodes
 from ..evaluate import episode_seed
 from ..runs import load_trained, mix_seed, model_from_state
-from .stability import fixed_alphas, margins
+from .stability import fixed_alphas, margins, used_alpha
 
 # --------------------------------------------------------------------------------------
 # Helpers
@@ -116,14 +116,23 @@ def pack_images(X) -> list[str]:
 
 def _pinv_check(model, state) -> dict | None:
     """For a GPM with fixed alphas: alpha * sigma_max^2 of W0 and of M for one written episode
-    (the Ben-Cohen iteration converges only below 2) and whether M is finite; None otherwise."""
-    if not fixed_alphas(model.cfg):
+    (the Ben-Cohen iteration converges only below 2), with the alpha each was inverted with
+    (capped per matrix where model.alpha_cap; then also the uncapped value, as "<name>_uncapped"),
+    and whether M is finite; None otherwise."""
+    cfg = model.cfg
+    if not fixed_alphas(cfg):
         return None
-    finite = bool(torch.isfinite(state["M"]).all())
-    s2 = lambda A: torch.linalg.matrix_norm(A[0].double(), ord=2).square().item() \
-        if bool(torch.isfinite(A).all()) else float("nan")
-    return {"W0": model.cfg.alpha_weight * s2(state["W0"]), "M": model.cfg.alpha_memory * s2(state["M"]),
-            "M_finite": finite}
+    out = {}
+    for name, a in (("W0", cfg.alpha_weight), ("M", cfg.alpha_memory)):
+        A = state[name][0].double()
+        if not bool(torch.isfinite(A).all()):
+            out[name] = float("nan")
+            continue
+        s2 = torch.linalg.matrix_norm(A, ord=2).square()
+        out[name] = float(used_alpha(cfg, a, A) * s2)
+        if cfg.alpha_cap:
+            out[f"{name}_uncapped"] = float(a * s2)
+    return out | {"M_finite": bool(torch.isfinite(state["M"]).all())}
 
 
 def _T_of(result: dict) -> int:
@@ -274,11 +283,12 @@ def dkm_fig2(cfg: dict, results_dir) -> tuple[list[dict], list[dict]]:
     c = cfg["capacity"]
     rows, used, test_cache, episode_cache = [], [], {}, {}
     for exp in c["experiments"]:
-        runs = _model_results(exp, results_dir, profile=c["model_profile"], seeds=c["seeds"])
+        model_profile = model_profile_of(c["model_profile"], exp)
+        runs = _model_results(exp, results_dir, profile=model_profile, seeds=c["seeds"])
         if not runs:
-            raise FileNotFoundError(f"no results/{exp}/{c['model_profile']}-seed*.json: train them first "
+            raise FileNotFoundError(f"no results/{exp}/{model_profile}-seed*.json: train them first "
                                     f"(python -m gpm_core train configs/{exp}.toml --profile "
-                                    f"{c['model_profile']} --seed N)")
+                                    f"{model_profile} --seed N)")
         for r in runs:
             model, mcfg = load_trained(r)
             key = (mcfg.data.dataset, mcfg.data.binarize, mcfg.data.test_subset)

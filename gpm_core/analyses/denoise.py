@@ -58,6 +58,7 @@ The analysis TOML:
     salt_pepper = 0.15
     [profiles.quick]
     model_profile = "quick"   # which trained runs: results/<model>/<model_profile>-seed<N>.json
+                              # (or a table {<model> = "<profile>"}, one profile per model)
 
 `gpm_core.config.load_denoise_config` checks the file; `gpm_core.report.denoise` renders the
 artifacts in book/09_denoising and book/10_attractor_dynamics.
@@ -74,7 +75,7 @@ from pathlib import Path
 import torch
 
 from .. import artifacts
-from ..config import ConfigError, load_denoise_config
+from ..config import ConfigError, load_denoise_config, model_profile_of
 from ..corruptions import corrupt, hamming, success_threshold
 from ..episodes import test_episodes
 from ..runs import SEED_PRIME, load_data, load_trained, mix_seed, resolve_device
@@ -171,11 +172,12 @@ def run_denoise(cfg: dict, seed: int, results_dir="results", device="cpu", log=p
     t0 = time.time()
     models, sources = {}, []
     for exp in cfg["models"]:
-        path = artifacts.result_path(exp, cfg["model_profile"], seed, results_dir)
+        model_profile = model_profile_of(cfg["model_profile"], exp)
+        path = artifacts.result_path(exp, model_profile, seed, results_dir)
         if not path.exists():
             raise FileNotFoundError(
                 f"{path}: no trained run to denoise with; train it first: python -m gpm_core train "
-                f"configs/{exp}.toml --profile {cfg['model_profile']} --seed {seed}")
+                f"configs/{exp}.toml --profile {model_profile} --seed {seed}")
         model, mcfg = load_trained(path, device)
         models[exp] = (model, mcfg)
         sources.append(artifacts.source_info(_read_json(path) | {"path": _rel(str(path))}))
@@ -202,7 +204,7 @@ def run_denoise(cfg: dict, seed: int, results_dir="results", device="cpu", log=p
                     tr = denoise_trajectories(model, X, Xq, cfg["iterations"], cfg["test_seed"] + 7 * T, device)
                     row[exp] = {**_summary(tr, threshold), "energy": energy_stats(tr["energy"])}
                 grid.append(row)
-                log(f"T={T:3d} {kind:11s} {level:>5}: " + ", ".join(
+                log(f"T={T:3d} {kind:11s} {str(level):>5}: " + ", ".join(
                     f"{exp} success {row[exp]['success_rate'][-1]:5.1f}% hamming {row[exp]['hamming_mean'][-1]:6.1f}"
                     for exp in models))
     clean_reads = _clean_reads(models, test_set, cfg, threshold, device)

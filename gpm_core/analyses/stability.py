@@ -34,6 +34,12 @@ def fixed_alphas(model_cfg) -> bool:
                                            for a in (model_cfg.alpha_memory, model_cfg.alpha_weight))
 
 
+def used_alpha(cfg, alpha: float, A: torch.Tensor):
+    """The alpha each matrix of A (..., m, n) was inverted with: `alpha`, or with
+    cfg.alpha_cap min(alpha, auto_alpha(A)) per matrix (`gpm_core.pinv`), shape A.shape[:-2]."""
+    return auto_alpha(A)[..., 0, 0].clamp_max(alpha) if cfg.alpha_cap else alpha
+
+
 def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     """alpha * sigma_max(A)^2 for A = M0, W0 and M when each episode of X (E, T, C, H, W) is
     written (noise of episode e seeded with `evaluate.episode_seed(seed, e)`): {name: (E,)};
@@ -59,9 +65,7 @@ def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     W0, M = torch.stack(W0).double(), torch.stack(M).double()
     M0 = model.M0.detach().double()
 
-    def alpha(a, A):  # the alpha each matrix was inverted with: capped per matrix (model.alpha_cap)
-        return auto_alpha(A)[..., 0, 0].clamp_max(a) if cfg.alpha_cap else a
-
+    alpha = lambda a, A: used_alpha(cfg, a, A)
     return {"M0": (alpha(cfg.alpha_memory, M0) * s2(M0)).expand(len(X)), "W0": alpha(cfg.alpha_weight, W0) * s2(W0),
             "M": alpha(cfg.alpha_memory, M) * s2(M),
             "W0_median": alpha(cfg.alpha_weight, W0) * torch.linalg.svdvals(W0).square().median(-1).values}

@@ -12,7 +12,7 @@ import statistics
 import torch
 
 from .. import artifacts
-from ..config import profiles
+from ..config import model_profile_label, profiles
 from . import grid_figure, load_analysis, mean_sd
 
 FIG4_MODELS = ("fig4_omniglot_gpm_k8", "fig4_omniglot_gpm_k32")  # the training configs of Fig. 4a
@@ -35,7 +35,7 @@ def profiles_of(experiment: str, family: str) -> list[str]:
     return sorted((p for p in names if p.startswith(f"{family}_T")), key=lambda p: int(p.split("_T")[1]))
 
 
-DKM_FIG2_PROFILES = {"quick": ("quick", "long"), "cpu": ("cpu", "cpu_long"), "paper": ("paper",)}
+DKM_FIG2_PROFILES = {"quick": ("quick", "long"), "cpu": ("cpu_alpha_cap", "cpu", "cpu_long"), "paper": ("paper",)}
 
 
 def commands(family: str, extra: str, seeds: str = "0") -> list[str]:
@@ -212,7 +212,7 @@ def fig_dkm_fig2(analyses: list[dict], off_scale: float = 10.0):
             ax.set_ylim(top=top)
         ax.set_xlabel("episode length L")
         ax.set_ylabel("−conditional ELBO (nats/image)")
-        ax.set_title(f"models: {a['config']['capacity']['model_profile']} profile, T = 32", fontsize=9)
+        ax.set_title(f"models: {model_profile_label(a['config']['capacity']['model_profile'])} profile, T = 32", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()

@@ -254,6 +254,10 @@ def _model_kind(run: dict, exp: str) -> str:
 
 
 def _paper_level(level) -> str:
+    """The paper's name of a level: 0.15 -> "15", 12 -> "12"; a symmetric range of rotation
+    angles [-30, 30] -> "30" (Table 2's "rotation 30", read as an angle drawn from the range)."""
+    if isinstance(level, (list, tuple)):
+        return _paper_level(level[1]) if len(level) == 2 and level[0] == -level[1] else str(level)
     return str(int(round(level * 100))) if isinstance(level, float) and level < 1 else str(level)
 
 
