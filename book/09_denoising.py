@@ -32,12 +32,16 @@ if "google.colab" in sys.modules:
 # `results/table2_denoise_omniglot/` (and `results/denoise_mnist/`), written by
 # `python -m gpm_core denoise` from the trained Table 1 runs of {doc}`07_table1`: the GPM and
 # DKM rows with the authors' networks (`table1_omniglot_gpm_authors`,
-# `table1_omniglot_dkm_resnet`). `RETRAIN = True` re-runs that analysis (not the training).
+# `table1_omniglot_dkm_resnet`): GPM of the `cpu_alpha_cap` recipe (the best GPM row of
+# Table 1) beside DKM of the `cpu` profile, the same networks and budget. `RETRAIN = True`
+# re-runs that analysis (not the training).
 
 # %%
 RETRAIN = False
-PROFILE = "cpu"  # the models' profile: "cpu" (8,000 steps, seeds 0-2), "cpu_long" (32,000 steps, seed 0)
-PROFILE_LONG = "cpu_long"
+PROFILE = "cpu_alpha_cap"  # the analysis profile (configs/table2_denoise.toml): GPM cpu_alpha_cap + DKM cpu, seeds 0-2
+PROFILE_BEFORE = "cpu"  # the same with GPM's alpha of W0+ at the authors' 5e-4 (GPM cpu + DKM cpu)
+PROFILE_LONG = "cpu_long_alpha"  # GPM cpu_long_alpha + DKM cpu_long (32,000 steps, seed 0)
+PROFILE_ROTATION = "cpu_alpha_cap_rotation_range"  # PROFILE's models, rotation angle drawn from [-30, 30]
 SEEDS = [0, 1, 2]
 
 # %%
@@ -51,20 +55,24 @@ from myst_nb import glue
 
 from gpm_core import report
 from gpm_core.artifacts import REPO
+from gpm_core.config import model_profile_label
 from gpm_core.report import denoise, paper_numbers
 
 torch.set_num_threads(1)
 COMMAND = "python -m gpm_core denoise configs/table2_denoise.toml --profile {profile} --seed {seed} --threads 1"
 if RETRAIN:
-    for profile, seeds in ((PROFILE, SEEDS), (PROFILE_LONG, [0])):
+    for profile, seeds in ((PROFILE, SEEDS), (PROFILE_ROTATION, SEEDS), (PROFILE_LONG, [0])):
         for seed in seeds:
             subprocess.run([sys.executable, *COMMAND.format(profile=profile, seed=seed).split()[1:]], cwd=REPO)
 
 runs = denoise.load_denoise("table2_denoise_omniglot", PROFILE)
 runs_long = denoise.load_denoise("table2_denoise_omniglot", PROFILE_LONG)
+runs_before = denoise.load_denoise("table2_denoise_omniglot", PROFILE_BEFORE)
+runs_rotation = denoise.load_denoise("table2_denoise_omniglot", PROFILE_ROTATION)
 runs_mnist = denoise.load_denoise("denoise_mnist", PROFILE)
 assert runs, f"no results/table2_denoise_omniglot/{PROFILE}-seed*.json: run the analysis (RETRAIN = True)"
 cfg = runs[0]["config"]
+T0_ALL = min(cfg["T"])
 missing = [s for s in SEEDS if s not in denoise.seeds_of(runs)]
 print(f"profile {PROFILE}: seeds analysed {denoise.seeds_of(runs)}; not yet analysed (models not trained yet): "
       f"{missing or 'none'}")
@@ -82,7 +90,7 @@ if not runs_long:
 
 # %% tags=["hide-input"]
 for name, value in {
-    "models": ", ".join(cfg["models"]), "model_profile": cfg["model_profile"],
+    "models": ", ".join(cfg["models"]), "model_profile": model_profile_label(cfg["model_profile"]),
     "seeds": ", ".join(str(s) for s in denoise.seeds_of(runs)),
     "T": ", ".join(map(str, cfg["T"])), "queries": cfg["queries"], "test_seed": cfg["test_seed"],
     "levels": "; ".join(f"{k} {v}" for k, v in cfg["table2_levels"].items()),
@@ -125,13 +133,14 @@ for name, value in {
 
 # %%
 T2COLS = {k: k for k in denoise.table2_long_rows(runs)[0]}
-for rs, profile in ((runs, PROFILE), (runs_long, PROFILE_LONG)):
+for rs, profile in ((runs, PROFILE), (runs_long, PROFILE_LONG), (runs_before, PROFILE_BEFORE)):
     if not rs:
         display(Markdown(f"**Profile `{profile}`: pending** (its models are not all trained yet): "
                          f"`{COMMAND.format(profile=profile, seed=0)}`."))
         continue
     steps = sorted(set(denoise.model_steps(rs[0]).values()))
-    display(Markdown(f"**Profile `{profile}`** (models trained {' / '.join(f'{s:,}' for s in steps)} steps; seeds "
+    display(Markdown(f"**Profile `{profile}`** (models {model_profile_label(rs[0]['config']['model_profile'])}, "
+                     f"trained {' / '.join(f'{s:,}' for s in steps)} steps; seeds "
                      f"{', '.join(map(str, denoise.seeds_of(rs)))}; command `{rs[0]['command']}`):"))
     display(Markdown(report.rows_markdown(denoise.table2_long_rows(rs), T2COLS)))
 display(Markdown(f"Paper values: {paper_numbers.TABLE2_SOURCE}."))
@@ -162,6 +171,80 @@ assert all(c["no_read"] is not None and c["gpm"]["mean"] > c["no_read"] for c in
 # all-blank answer would, in every cell, where the paper has it at a few per cent; its reads
 # are not blank (their ink is in the next table) but blurred (the ceiling below).
 # Targets missed: {glue:text}`missed_targets`.
+
+# %% [markdown]
+# ### A better Table 1 bound is not a better denoiser
+#
+# The two GPM profiles differ only in the α of the writing pseudo-inverse $W_0^+$
+# ({doc}`07_table1`): `cpu` keeps the authors' 5 · 10⁻⁴, `cpu_alpha_cap` raises it to
+# 2 · 10⁻³ (capped per matrix). Their Table 1 bounds and their Table 2 success at $T$ = 4:
+
+# %%
+gpm_exp = cfg["models"][0]
+before_after = []
+for rs in (runs_before, runs):
+    mp = {s["experiment"]: s["profile"] for s in rs[0]["sources"]}[gpm_exp]
+    nll = report.seed_summary(report.group_runs(experiments=[gpm_exp]).get((gpm_exp, mp), []), "nll_cond")
+    t4 = {c["kind"]: c["gpm"]["mean"] for c in denoise.table2_cells(rs) if c["T"] == T0_ALL}
+    before_after.append({"GPM profile": mp, "Table 1 bound (nats/image)": report.fmt_mean_sd(nll["mean"], nll["sd"]),
+                         "seeds": nll["n_seeds"], **{f"{k} (T = {T0_ALL})": f"{v:.1f} %" for k, v in t4.items()},
+                         "_nll": nll["mean"], "_t4": t4})
+display(Markdown(report.rows_markdown(before_after, {k: k for k in before_after[0] if not k.startswith("_")})))
+b0, b1 = before_after
+for tag, row in (("before", b0), ("after", b1)):
+    glue(f"nll_{tag}", row["_nll"], display=False)
+    glue(f"sp_{tag}", row["_t4"]["salt_pepper"], display=False)
+    glue(f"rot_{tag}", row["_t4"]["rotation"], display=False)
+# the sentence below: the bound improves by far more than the seed spread, the success does not follow
+assert b1["_nll"] < b0["_nll"] - 5 and all(b1["_t4"][k] < b0["_t4"][k] + 5 for k in b0["_t4"])
+
+# %% [markdown]
+# The bound falls from {glue:text}`nll_before:.1f` to {glue:text}`nll_after:.1f` nats/image,
+# yet the success does not rise with it (salt-and-pepper {glue:text}`sp_before:.1f` % →
+# {glue:text}`sp_after:.1f` %, rotation {glue:text}`rot_before:.1f` % →
+# {glue:text}`rot_after:.1f` %): the bound scores the first read of clean written images
+# averaged over $q(W)$; denoising is twenty mean-weight reads from a query that was never
+# written, where the attractors, not the likelihood of a stored image, decide. The paper
+# reports both tables from one model, so neither of our profiles is "the" paper model; we
+# show the recipe with the better bound first.
+
+# %% [markdown]
+# ### Rotation: an exact angle, or one drawn from a range?
+#
+# Rotation is the one corruption where our GPM is far below the paper (the table above). Table 2
+# says only "rotation (30°)"; our protocol turns every query by exactly +30° or −30°. The same
+# paper's Fig. 7c draws the angle uniformly from [−45°, 45°], and torchvision's
+# `RandomRotation(30)`, the usual way to rotate images in PyTorch, draws it from [−30°, 30°].
+# Read that way, Table 2's column turns most queries by less than 30°. Profile
+# `cpu_alpha_cap_rotation_range` scores that reading on the same models and episodes:
+
+# %%
+if runs_rotation:
+    rrows = denoise.table2_long_rows(runs_rotation)
+    display(Markdown(f"**Profile `{PROFILE_ROTATION}`** (seeds {', '.join(map(str, denoise.seeds_of(runs_rotation)))}; "
+                     f"command `{runs_rotation[0]['command']}`):\n\n" + report.rows_markdown(rrows, T2COLS)))
+    drawn = {c["T"]: c["gpm"]["mean"] for c in denoise.table2_cells(runs_rotation)}
+    exact = {c["T"]: c["gpm"]["mean"] for c in cells if c["kind"] == "rotation"}
+    paper_rot = dict(zip(paper_numbers.TABLE2_T, paper_numbers.TABLE2[("gpm", "rotation_30")]))
+    for T in cfg["T"]:
+        glue(f"rot_drawn_{T}", drawn[T], display=False)
+        glue(f"rot_exact_{T}", exact[T], display=False)
+        glue(f"rot_paper_{T}", paper_rot[T], display=False)
+    # the paragraph below: the drawn angle is easier at every T and meets the T = 4 target
+    assert all(drawn[T] > exact[T] + 10 for T in cfg["T"]) and drawn[T0_ALL] >= 20
+else:
+    print(f"pending: {COMMAND.format(profile=PROFILE_ROTATION, seed=0)}")
+
+# %% [markdown]
+# With the angle drawn from [−30°, 30°], GPM's success is {glue:text}`rot_drawn_4:.1f` %,
+# {glue:text}`rot_drawn_8:.1f` % and {glue:text}`rot_drawn_16:.1f` % at $T$ = 4, 8, 16,
+# against {glue:text}`rot_exact_4:.1f` %, {glue:text}`rot_exact_8:.1f` % and
+# {glue:text}`rot_exact_16:.1f` % with the exact angle and the paper's
+# {glue:text}`rot_paper_4:.2f` %, {glue:text}`rot_paper_8:.2f` % and
+# {glue:text}`rot_paper_16:.2f` %. Most of the rotation gap is the reading of "30°", not the
+# model: a memory that restores a character turned by 15° (the sweep in the figures below)
+# rarely restores one turned by the full 30°. We keep the exact angle as the base protocol
+# (it is what "rotation (30°)" says) and show both.
 
 # %% [markdown]
 # ### Where GPM misses: what it returns for the corrupted queries
@@ -267,8 +350,15 @@ assert all(row[gpm_exp]["hamming_mean"][-1] < row["query_hamming_mean"] for row 
 closer = [row[gpm_exp]["hamming_mean"][-1] < row[dkm_exp]["hamming_mean"][-1] for row in grid]
 glue("n_closer", sum(closer), display=False)
 glue("n_cells", len(closer), display=False)
-table2_cells = [c for row, c in zip(grid, closer) if row["level"] == cfg["table2_levels"].get(row["kind"])]
-assert all(table2_cells) and sum(closer) >= 0.9 * len(closer)
+exceptions = [row for row, c in zip(grid, closer) if not c]
+# the paragraph below: the exceptions are the heavy pixel noises, at the shorter episodes
+assert sum(closer) >= 0.9 * len(closer)
+assert all(row["kind"] in ("salt_pepper", "gaussian") and (row["kind"] == "gaussian" or row["level"] >= 0.15)
+           for row in exceptions)
+sp_cell = next(c for c in cells if c["T"] == T0 and c["kind"] == "salt_pepper")
+glue("sp_gpm_success", sp_cell["gpm"]["mean"], display=False)
+glue("sp_dkm_success", sp_cell["dkm"]["mean"], display=False)
+assert sp_cell["gpm"]["mean"] > 10 * max(sp_cell["dkm"]["mean"], 1.0)
 for r, row in ((r, row) for r in runs for row in r["grid"]):
     if row[gpm_exp]["hamming_mean"][-1] >= row[dkm_exp]["hamming_mean"][-1]:
         print(f"DKM's last read is as close or closer: seed {r['seed']}, T = {row['T']}, {row['kind']} "
@@ -284,8 +374,12 @@ assert all(row[gpm_exp]["hamming_mean"][1] < row["query_hamming_mean"] for row i
 # the attractor dynamics, not one read, do the denoising. For every $T$, corruption and level,
 # GPM's last read is closer to the clean image than the query. It is closer than DKM's last
 # read in {glue:text}`n_closer` of the {glue:text}`n_cells` (seed, $T$, corruption, level)
-# cells, in every cell of Table 2's levels; the exceptions, printed above, are among the
-# heaviest noises, where both memories return far from the clean image.
+# cells. The exceptions, printed above, are salt-and-pepper noise of 15 % and more and
+# Gaussian noise: there GPM either restores the character or loses it (an empty or wrong read,
+# far from the clean image), while DKM returns a blurred near-miss every time, so the *mean*
+# error can be level while the *success* is not (at $T$ = {glue:text}`T0` with 15 %
+# salt-and-pepper, {glue:text}`sp_gpm_success:.1f` % for GPM against
+# {glue:text}`sp_dkm_success:.1f` % for DKM).
 #
 # ## Beyond the paper: the same protocol on MNIST
 #
@@ -316,6 +410,9 @@ else:
 #    rotation's sign and interpolation, whether salt-and-pepper flips an exact or an expected
 #    fraction of the pixels, whether Gaussian noise is clipped, and whether GPM writes the test
 #    episode with its writing noise.
+# 5. **Rotation.** "Rotation (30°)" is read as exactly ±30° in the base protocol; drawn from
+#    [−30°, 30°] (as Fig. 7c draws its angles from a range) our GPM comes within a few points of
+#    the paper's column (the rotation section above). The paper does not say which it meant.
 #
 # The earlier artifacts of this analysis on the paper's networks (profiles `quick`, `long`,
 # `xlong`, whose reads were blank) stay in `results/` as a record and are no longer shown.

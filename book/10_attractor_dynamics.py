@@ -34,7 +34,7 @@ if "google.colab" in sys.modules:
 # the authors' networks; it never trains or evaluates.
 
 # %%
-PROFILE = "cpu"  # the models' profile: "cpu" (8,000 steps, seeds 0-2), "cpu_long" (32,000 steps, seed 0)
+PROFILE = "cpu_alpha_cap"  # the analysis profile (configs/table2_denoise.toml): GPM cpu_alpha_cap + DKM cpu, seeds 0-2
 
 # %%
 import matplotlib.pyplot as plt
@@ -51,7 +51,9 @@ runs_mnist = denoise.load_denoise("denoise_mnist", PROFILE)
 assert runs, f"no results/table2_denoise_omniglot/{PROFILE}-seed*.json: see the denoising chapter"
 run0 = next(r for r in runs if r["seed"] == min(denoise.seeds_of(runs)))
 labels = denoise.model_labels(run0)  # {experiment: "GPM" | "DKM"}
-print(f"models: {', '.join(run0['config']['models'])}, profile {PROFILE}, seeds {denoise.seeds_of(runs)}; "
+models = ", ".join(f"{s['experiment']}/{s['profile']}" for s in run0["sources"])
+print(f"models: {models}, "
+      f"analysis profile {PROFILE}, seeds {denoise.seeds_of(runs)}; "
       f"figures from seed {run0['seed']}")
 
 # %% [markdown]
