@@ -406,7 +406,7 @@ _ANY_STR = (str, lambda v: True, "a string")
 # a profile for every model, or a table {experiment = profile} (models of different recipes)
 _PROFILE = ((str, dict), lambda v: bool(v) and (isinstance(v, str) or all(
     isinstance(k, str) and isinstance(p, str) and p for k, p in v.items())),
-    'a profile name, or a table {experiment = "profile"}')
+    'a profile name, or a non-empty table {experiment = "profile"}')
 
 
 def model_profile_of(model_profile, experiment: str) -> str:
@@ -419,6 +419,19 @@ def model_profile_of(model_profile, experiment: str) -> str:
         raise ConfigError(f"model_profile {model_profile!r} names no profile for {experiment!r}; "
                           f"add {experiment} = \"<profile>\" to it")
     return model_profile[experiment]
+
+
+def check_model_profiles(model_profile, experiments) -> None:
+    """A model_profile table must give a profile to every experiment of the analysis and name
+    no other (a typo would be silently unused); raises ConfigError saying what to change."""
+    if isinstance(model_profile, str):
+        return
+    for exp in experiments:
+        model_profile_of(model_profile, exp)
+    extra = [e for e in model_profile if e not in experiments]
+    if extra:
+        raise ConfigError(f"model_profile names {', '.join(map(repr, extra))}, which the analysis does not "
+                          f"use (its models: {', '.join(experiments)}); remove it or add it to the models")
 
 
 def model_profile_label(model_profile) -> str:
@@ -531,11 +544,10 @@ def capacity_config(raw: dict, profile: str = "quick", where: str = "config") ->
             raise ConfigError(f"{where}: [{section}] lacks {', '.join(missing)} (profile {profile!r}); "
                               f"add them to the file")
     if analysis == "dkm_fig2":
-        for exp in cfg["capacity"]["experiments"]:
-            try:
-                model_profile_of(cfg["capacity"]["model_profile"], exp)
-            except ConfigError as e:
-                raise ConfigError(f"{where} (profile {profile!r}): {e}") from None
+        try:
+            check_model_profiles(cfg["capacity"]["model_profile"], cfg["capacity"]["experiments"])
+        except ConfigError as e:
+            raise ConfigError(f"{where} (profile {profile!r}): {e}") from None
     return cfg
 
 
@@ -588,11 +600,10 @@ def load_denoise_config(path, profile: str = "quick") -> dict:
     typ, ok, what = _PROFILE
     need(isinstance(cfg["model_profile"], typ) and ok(cfg["model_profile"]),
          f"denoise.model_profile = {cfg['model_profile']!r}: expected {what}")
-    for exp in cfg["models"]:
-        try:
-            model_profile_of(cfg["model_profile"], exp)
-        except ConfigError as e:
-            need(False, str(e))
+    try:
+        check_model_profiles(cfg["model_profile"], cfg["models"])
+    except ConfigError as e:
+        need(False, str(e))
     need(isinstance(cfg["T"], list) and cfg["T"], f"denoise.T must be a non-empty list, got {cfg['T']!r}")
     need(isinstance(cfg["success_fraction"], (int, float)) and 0 <= cfg["success_fraction"] < 1,
          f"denoise.success_fraction must be in [0, 1), got {cfg['success_fraction']!r}")
@@ -616,6 +627,17 @@ def load_denoise_config(path, profile: str = "quick") -> dict:
     for kind in list(cfg["corruptions"]) + list(cfg["table2_levels"]) + list(cfg.get("fig7_levels", {})):
         if kind not in CORRUPTIONS:
             raise ConfigError(f"{path}: unknown corruption {kind!r}; valid: {', '.join(CORRUPTIONS)}")
+    levels = [(f"denoise.corruptions.{k}", v) for k, vs in cfg["corruptions"].items() for v in vs]
+    levels += [(f"denoise.{t}.{k}", v) for t in ("table2_levels", "fig7_levels") for k, v in cfg.get(t, {}).items()]
+    for where, level in levels:
+        kind = where.rsplit(".", 1)[1]
+        if isinstance(level, list):  # a range [lo, hi]: rotation only (an angle drawn uniformly from it)
+            need(kind == "rotation" and len(level) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                                 for v in level) and level[0] <= level[1],
+                 f"{where} = {level!r}: a range level is [lo, hi] with lo <= hi, for rotation only")
+        else:
+            need(isinstance(level, (int, float)) and not isinstance(level, bool) and level >= 0,
+                 f"{where} = {level!r}: expected a number >= 0")
     for kind, level in cfg["table2_levels"].items():
         if level not in cfg["corruptions"].get(kind, []):
             raise ConfigError(f"{path}: table2 level {kind} = {level} is not among the swept levels "

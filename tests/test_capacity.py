@@ -247,9 +247,9 @@ def test_pinv_check_reports_the_capped_alpha():
     power bound); without the cap, the fixed alpha's product alone."""
     from types import SimpleNamespace
 
-    torch.manual_seed(0)
-    W0 = 3.0 * torch.randn(1, 400, 32)  # sigma_max^2 ~ 2e4: 2e-3 * that is far past 2
-    M = 0.1 * torch.randn(1, 32, 100)   # 5e-4 * sigma_max^2 far below the limit
+    g = torch.Generator().manual_seed(0)
+    W0 = 3.0 * torch.randn(1, 400, 32, generator=g)  # 2e-3 * sigma_max^2 far past 2
+    M = 0.1 * torch.randn(1, 32, 100, generator=g)   # 5e-4 * sigma_max^2 far below the limit
     s2 = lambda A: torch.linalg.svdvals(A[0].double())[0].item() ** 2
     for cap in (True, False):
         cfg = SimpleNamespace(kind="gpm", alpha_weight=2e-3, alpha_memory=5e-4, alpha_cap=cap)
@@ -261,3 +261,20 @@ def test_pinv_check_reports_the_capped_alpha():
             assert out["M_uncapped"] == pytest.approx(out["M"])
         else:
             assert out["W0"] == pytest.approx(2e-3 * s2(W0), rel=1e-9) and "W0_uncapped" not in out
+
+
+def test_dkm_fig2_model_profile_table(results):
+    """capacity.model_profile as a table: each experiment's runs of its own profile (the
+    sources say which), and a table that misses an experiment is refused."""
+    import tomllib
+
+    raw = tomllib.loads(DKM_TOML)
+    raw["capacity"]["model_profile"] = {"tiny_gpm": "quick", "tiny_dkm": "quick"}
+    art = json.loads(capacity.analyse(capacity_config(raw, "quick"), results_dir=results).read_text())
+    assert {(s["experiment"], s["profile"]) for s in art["sources"]} == {("tiny_gpm", "quick"), ("tiny_dkm", "quick")}
+    raw["capacity"]["model_profile"] = {"tiny_gpm": "quick"}
+    with pytest.raises(ConfigError, match="names no profile for 'tiny_dkm'"):
+        capacity_config(raw, "quick")
+    raw["capacity"]["model_profile"] = {"tiny_gpm": "quick", "tiny_dkm": "nope"}
+    with pytest.raises(FileNotFoundError, match="tiny_dkm/nope-seed"):
+        capacity.analyse(capacity_config(raw, "quick"), results_dir=results)

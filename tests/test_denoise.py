@@ -12,7 +12,7 @@ from gpm_core.analyses import denoise
 from gpm_core.__main__ import main
 from gpm_core.artifacts import ANALYSIS_SCHEMA, load_analyses
 from gpm_core.config import ConfigError, load_config, load_denoise_config
-from gpm_core.corruptions import hamming, salt_pepper
+from gpm_core.corruptions import hamming, rotate, salt_pepper
 from gpm_core.report import denoise as report_denoise
 from gpm_core.runs import load_data, load_trained
 from gpm_core.train import train
@@ -168,11 +168,16 @@ def test_a_range_of_rotation_angles_is_a_level(trained, capsys):
     (r,) = load_analyses("tiny_range", results)
     rows = [row for row in r["grid"] if row["kind"] == "rotation"]
     assert rows and all(row["level"] == [-30, 30] for row in rows)
+    cells = [c for c in report_denoise.table2_cells([r]) if c["kind"] == "rotation"]
+    assert [c["T"] for c in cells] == [2, 4] and all(c["level"] == [-30, 30] for c in cells)
     assert report_denoise._paper_level([-30, 30]) == "30" and report_denoise._paper_level([0, 30]) == "[0, 30]"
+    assert report_denoise._paper_level([-30.0, 30.0]) == "30" and report_denoise._paper_level(0.15) == "15"
+    # the queries: each angle drawn from [-30, 30] (not +-30), with the generator of the level
     test_set = load_data(load_trained(results / "tiny_gpm" / "quick-seed0.json")[1], "test")
-    _, fixed = denoise.queries(test_set, 4, 8, "rotation", 30, 11)
-    _, drawn = denoise.queries(test_set, 4, 8, "rotation", [-30, 30], 11)
-    assert not torch.equal(fixed, drawn)
+    X, drawn = denoise.queries(test_set, 4, 8, "rotation", [-30, 30], 11)
+    gen = lambda: denoise._gen(11, 4, denoise._kind_key("rotation"), denoise._level_key([-30, 30]))
+    assert torch.equal(drawn, rotate(X, (-30.0, 30.0), gen()))
+    assert not torch.equal(drawn, rotate(X, 30.0, gen()))
 
 
 def test_missing_trained_run_says_which_command_trains_it(trained, capsys):
@@ -195,6 +200,12 @@ def test_missing_trained_run_says_which_command_trains_it(trained, capsys):
     (("test_seed = 11", "test_seed = 11\nsuccess_fraction = 5"), r"success_fraction must be in \[0, 1\)"),
     (('model_profile = "quick"', 'model_profile = {tiny_gpm = "quick"}'), "names no profile for 'tiny_dkm'"),
     (('model_profile = "quick"', 'model_profile = 3'), "denoise.model_profile = 3: expected a profile name"),
+    (('model_profile = "quick"', 'model_profile = {tiny_gpm = "quick", tiny_dkm = "quick", tiny_vae = "quick"}'),
+     "names 'tiny_vae', which the analysis does not use"),
+    (("rotation = [30]", "rotation = [[30, -30]]"), r"a range level is \[lo, hi\] with lo <= hi"),
+    (("rotation = [30]", "rotation = [[-30, 0, 30]]"), r"a range level is \[lo, hi\]"),
+    (("salt_pepper = [0.1, 0.2]", "salt_pepper = [[0.1, 0.2]]"), "for rotation only"),
+    (("block = [3]", "block = [-3]"), r"block = -3: expected a number >= 0"),
 ])
 def test_config_errors_name_the_field(tmp_path, edit, message):
     path = tmp_path / "bad.toml"

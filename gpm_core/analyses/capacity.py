@@ -127,6 +127,8 @@ def _pinv_check(model, state) -> dict | None:
         A = state[name][0].double()
         if not bool(torch.isfinite(A).all()):
             out[name] = float("nan")
+            if cfg.alpha_cap:
+                out[f"{name}_uncapped"] = float("nan")
             continue
         s2 = torch.linalg.matrix_norm(A, ord=2).square()
         out[name] = float(used_alpha(cfg, a, A) * s2)

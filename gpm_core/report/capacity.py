@@ -212,7 +212,9 @@ def fig_dkm_fig2(analyses: list[dict], off_scale: float = 10.0):
             ax.set_ylim(top=top)
         ax.set_xlabel("episode length L")
         ax.set_ylabel("−conditional ELBO (nats/image)")
-        ax.set_title(f"models: {model_profile_label(a['config']['capacity']['model_profile'])} profile, T = 32", fontsize=9)
+        models = ", ".join(dict.fromkeys(f"{s['model'].upper()} {s['profile']}" for s in a.get("sources", [])))
+        ax.set_title(f"{models or model_profile_label(a['config']['capacity']['model_profile'])} (trained on T = 32)",
+                     fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()

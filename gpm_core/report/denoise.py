@@ -258,7 +258,9 @@ def _paper_level(level) -> str:
     angles [-30, 30] -> "30" (Table 2's "rotation 30", read as an angle drawn from the range)."""
     if isinstance(level, (list, tuple)):
         return _paper_level(level[1]) if len(level) == 2 and level[0] == -level[1] else str(level)
-    return str(int(round(level * 100))) if isinstance(level, float) and level < 1 else str(level)
+    if isinstance(level, float) and level < 1:
+        return str(int(round(level * 100)))
+    return str(int(level)) if float(level).is_integer() else str(level)
 
 
 def fig_hamming(runs: list[dict], Ts: int | list[int], step: int | None = None):
