@@ -61,7 +61,7 @@ from gpm_core.report import denoise, paper_numbers
 torch.set_num_threads(1)
 COMMAND = "python -m gpm_core denoise configs/table2_denoise.toml --profile {profile} --seed {seed} --threads 1"
 if RETRAIN:
-    for profile, seeds in ((PROFILE, SEEDS), (PROFILE_ROTATION, SEEDS), (PROFILE_LONG, [0])):
+    for profile, seeds in ((PROFILE, SEEDS), (PROFILE_BEFORE, SEEDS), (PROFILE_ROTATION, SEEDS), (PROFILE_LONG, [0])):
         for seed in seeds:
             subprocess.run([sys.executable, *COMMAND.format(profile=profile, seed=seed).split()[1:]], cwd=REPO)
 
@@ -176,34 +176,39 @@ assert all(c["no_read"] is not None and c["gpm"]["mean"] > c["no_read"] for c in
 # ### A better Table 1 bound is not a better denoiser
 #
 # The two GPM profiles differ only in the α of the writing pseudo-inverse $W_0^+$
-# ({doc}`07_table1`): `cpu` keeps the authors' 5 · 10⁻⁴, `cpu_alpha_cap` raises it to
-# 2 · 10⁻³ (capped per matrix). Their Table 1 bounds and their Table 2 success at $T$ = 4:
+# ({doc}`07_table1`): `cpu` keeps the authors' {glue:text}`alpha_before`, `cpu_alpha_cap`
+# raises it to {glue:text}`alpha_after` (capped per matrix). Their Table 1 bounds and their
+# Table 2 success at $T$ = {glue:text}`T0_ALL`:
 
 # %%
 gpm_exp = cfg["models"][0]
+assert runs_before, f"no results/table2_denoise_omniglot/{PROFILE_BEFORE}-seed*.json: run the analysis (RETRAIN = True)"
+glue("T0_ALL", T0_ALL, display=False)
 before_after = []
-for rs in (runs_before, runs):
+for tag, rs in (("before", runs_before), ("after", runs)):
     mp = {s["experiment"]: s["profile"] for s in rs[0]["sources"]}[gpm_exp]
-    nll = report.seed_summary(report.group_runs(experiments=[gpm_exp]).get((gpm_exp, mp), []), "nll_cond")
+    gpm_runs = report.group_runs(experiments=[gpm_exp]).get((gpm_exp, mp), [])
+    glue(f"alpha_{tag}", f"{gpm_runs[0]['config']['model']['alpha_weight']:.0e}".replace("e-0", " · 10⁻"), display=False)
+    nll = report.seed_summary(gpm_runs, "nll_cond")
     t4 = {c["kind"]: c["gpm"]["mean"] for c in denoise.table2_cells(rs) if c["T"] == T0_ALL}
     before_after.append({"GPM profile": mp, "Table 1 bound (nats/image)": report.fmt_mean_sd(nll["mean"], nll["sd"]),
                          "seeds": nll["n_seeds"], **{f"{k} (T = {T0_ALL})": f"{v:.1f} %" for k, v in t4.items()},
-                         "_nll": nll["mean"], "_t4": t4})
+                         "_nll": nll["mean"], "_sd": nll["sd"], "_t4": t4})
 display(Markdown(report.rows_markdown(before_after, {k: k for k in before_after[0] if not k.startswith("_")})))
 b0, b1 = before_after
 for tag, row in (("before", b0), ("after", b1)):
     glue(f"nll_{tag}", row["_nll"], display=False)
     glue(f"sp_{tag}", row["_t4"]["salt_pepper"], display=False)
     glue(f"rot_{tag}", row["_t4"]["rotation"], display=False)
-# the sentence below: the bound improves by far more than the seed spread, the success does not follow
-assert b1["_nll"] < b0["_nll"] - 5 and all(b1["_t4"][k] < b0["_t4"][k] + 5 for k in b0["_t4"])
+# the sentence below: the bound improves by far more than the seed spread, the success does not rise
+assert b0["_nll"] - b1["_nll"] > 5 * (b0["_sd"] + b1["_sd"]) and all(b1["_t4"][k] <= b0["_t4"][k] for k in b0["_t4"])
 
 # %% [markdown]
 # The bound falls from {glue:text}`nll_before:.1f` to {glue:text}`nll_after:.1f` nats/image,
 # yet the success does not rise with it (salt-and-pepper {glue:text}`sp_before:.1f` % →
 # {glue:text}`sp_after:.1f` %, rotation {glue:text}`rot_before:.1f` % →
 # {glue:text}`rot_after:.1f` %): the bound scores the first read of clean written images
-# averaged over $q(W)$; denoising is twenty mean-weight reads from a query that was never
+# averaged over $q(W)$; denoising is {glue:text}`iterations` mean-weight reads from a query that was never
 # written, where the attractors, not the likelihood of a stored image, decide. The paper
 # reports both tables from one model, so neither of our profiles is "the" paper model; we
 # show the recipe with the better bound first.
@@ -211,7 +216,7 @@ assert b1["_nll"] < b0["_nll"] - 5 and all(b1["_t4"][k] < b0["_t4"][k] + 5 for k
 # %% [markdown]
 # ### Rotation: an exact angle, or one drawn from a range?
 #
-# Rotation is the one corruption where our GPM is far below the paper (the table above). Table 2
+# Rotation is the corruption where our GPM is furthest below the paper, at every $T$ (the table above). Table 2
 # says only "rotation (30°)"; our protocol turns every query by exactly +30° or −30°. The same
 # paper's Fig. 7c draws the angle uniformly from [−45°, 45°], and torchvision's
 # `RandomRotation(30)`, the usual way to rotate images in PyTorch, draws it from [−30°, 30°].
@@ -226,25 +231,37 @@ if runs_rotation:
     drawn = {c["T"]: c["gpm"]["mean"] for c in denoise.table2_cells(runs_rotation)}
     exact = {c["T"]: c["gpm"]["mean"] for c in cells if c["kind"] == "rotation"}
     paper_rot = dict(zip(paper_numbers.TABLE2_T, paper_numbers.TABLE2[("gpm", "rotation_30")]))
-    for T in cfg["T"]:
-        glue(f"rot_drawn_{T}", drawn[T], display=False)
-        glue(f"rot_exact_{T}", exact[T], display=False)
-        glue(f"rot_paper_{T}", paper_rot[T], display=False)
-    # the paragraph below: the drawn angle is easier at every T and meets the T = 4 target
-    assert all(drawn[T] > exact[T] + 10 for T in cfg["T"]) and drawn[T0_ALL] >= 20
+    pct = lambda d, digits=1: ", ".join(f"{d[T]:.{digits}f} %" for T in cfg["T"])
+    glue("rot_drawn", pct(drawn), display=False)
+    glue("rot_exact", pct(exact), display=False)
+    glue("rot_paper", pct(paper_rot, 2), display=False)
+    glue("rot_gap_max", max(paper_rot[T] - drawn[T] for T in cfg["T"]), display=False)
+    # the sweep of the figures below: GPM's success at the shortest T for each fixed angle
+    rot_rows = [x for r in runs for x in r["grid"] if x["T"] == T0_ALL and x["kind"] == "rotation"]
+    by_angle = {lv: sum(x[gpm_exp]["success_rate"][-1] for x in rot_rows if x["level"] == lv)
+                / sum(x["level"] == lv for x in rot_rows) for lv in {x["level"] for x in rot_rows}}
+    glue("rot_15", by_angle[15], display=False)
+    glue("rot_30", by_angle[30], display=False)
+    # the paragraph below: rotation is the largest gap at every T; the drawn angle is easier at
+    # every T, meets the T = 4 target, and closes most of the gap; 15 degrees is restored far more often than 30
+    gaps = {(c["kind"], c["T"]): c["gpm"]["mean"] - c["gpm"]["paper"] for c in cells}
+    assert all(min(gaps, key=lambda k: gaps[k] if k[1] == T else 1e9)[0] == "rotation" for T in cfg["T"])
+    assert all(drawn[T] > exact[T] and drawn[T] - exact[T] > paper_rot[T] - drawn[T] for T in cfg["T"])
+    assert drawn[T0_ALL] >= 20 and by_angle[15] > 3 * by_angle[30]
 else:
     print(f"pending: {COMMAND.format(profile=PROFILE_ROTATION, seed=0)}")
+    for key in ("rot_drawn", "rot_exact", "rot_paper", "rot_gap_max", "rot_15", "rot_30"):
+        glue(key, "(pending)", display=False)
 
 # %% [markdown]
-# With the angle drawn from [−30°, 30°], GPM's success is {glue:text}`rot_drawn_4:.1f` %,
-# {glue:text}`rot_drawn_8:.1f` % and {glue:text}`rot_drawn_16:.1f` % at $T$ = 4, 8, 16,
-# against {glue:text}`rot_exact_4:.1f` %, {glue:text}`rot_exact_8:.1f` % and
-# {glue:text}`rot_exact_16:.1f` % with the exact angle and the paper's
-# {glue:text}`rot_paper_4:.2f` %, {glue:text}`rot_paper_8:.2f` % and
-# {glue:text}`rot_paper_16:.2f` %. Most of the rotation gap is the reading of "30°", not the
-# model: a memory that restores a character turned by 15° (the sweep in the figures below)
-# rarely restores one turned by the full 30°. We keep the exact angle as the base protocol
-# (it is what "rotation (30°)" says) and show both.
+# With the angle drawn from [−30°, 30°], GPM's success at $T$ = {glue:text}`T` is
+# {glue:text}`rot_drawn`, against {glue:text}`rot_exact` with the exact angle and the paper's
+# {glue:text}`rot_paper`. Most of the rotation gap is the reading of "30°", not the model: the
+# drawn angle closes more of it than is left (at most {glue:text}`rot_gap_max:.1f` points
+# remain). The sweep of the figures below says why: at $T$ = {glue:text}`T0_ALL`, GPM restores
+# {glue:text}`rot_15:.1f` % of the characters turned by exactly 15° and
+# {glue:text}`rot_30:.1f` % of those turned by 30°. We keep the exact angle as the base
+# protocol (it is what "rotation (30°)" says) and show both.
 
 # %% [markdown]
 # ### Where GPM misses: what it returns for the corrupted queries
@@ -351,10 +368,13 @@ closer = [row[gpm_exp]["hamming_mean"][-1] < row[dkm_exp]["hamming_mean"][-1] fo
 glue("n_closer", sum(closer), display=False)
 glue("n_cells", len(closer), display=False)
 exceptions = [row for row, c in zip(grid, closer) if not c]
-# the paragraph below: the exceptions are the heavy pixel noises, at the shorter episodes
+# the paragraph below: the exceptions are the heavy pixel noises, and in each of them GPM's
+# success is still above DKM's
 assert sum(closer) >= 0.9 * len(closer)
 assert all(row["kind"] in ("salt_pepper", "gaussian") and (row["kind"] == "gaussian" or row["level"] >= 0.15)
            for row in exceptions)
+assert all(row[gpm_exp]["success_rate"][-1] > row[dkm_exp]["success_rate"][-1] for row in exceptions)
+glue("sp_level", f"{cfg['table2_levels']['salt_pepper']:.0%}", display=False)
 sp_cell = next(c for c in cells if c["T"] == T0 and c["kind"] == "salt_pepper")
 glue("sp_gpm_success", sp_cell["gpm"]["mean"], display=False)
 glue("sp_dkm_success", sp_cell["dkm"]["mean"], display=False)
@@ -374,12 +394,12 @@ assert all(row[gpm_exp]["hamming_mean"][1] < row["query_hamming_mean"] for row i
 # the attractor dynamics, not one read, do the denoising. For every $T$, corruption and level,
 # GPM's last read is closer to the clean image than the query. It is closer than DKM's last
 # read in {glue:text}`n_closer` of the {glue:text}`n_cells` (seed, $T$, corruption, level)
-# cells. The exceptions, printed above, are salt-and-pepper noise of 15 % and more and
-# Gaussian noise: there GPM either restores the character or loses it (an empty or wrong read,
-# far from the clean image), while DKM returns a blurred near-miss every time, so the *mean*
-# error can be level while the *success* is not (at $T$ = {glue:text}`T0` with 15 %
-# salt-and-pepper, {glue:text}`sp_gpm_success:.1f` % for GPM against
-# {glue:text}`sp_dkm_success:.1f` % for DKM).
+# cells. The exceptions, printed above, are salt-and-pepper noise of {glue:text}`sp_level` and
+# more and Gaussian noise. In each of them GPM still succeeds more often than DKM: its misses
+# are far from the clean image (often empty reads, as the examples above show), while DKM's
+# reads are blurred, so the *mean* error can favour DKM while the *success* does not (at $T$ =
+# {glue:text}`T0` with {glue:text}`sp_level` salt-and-pepper, {glue:text}`sp_gpm_success:.1f` %
+# for GPM against {glue:text}`sp_dkm_success:.1f` % for DKM).
 #
 # ## Beyond the paper: the same protocol on MNIST
 #
@@ -411,7 +431,7 @@ else:
 #    fraction of the pixels, whether Gaussian noise is clipped, and whether GPM writes the test
 #    episode with its writing noise.
 # 5. **Rotation.** "Rotation (30°)" is read as exactly ±30° in the base protocol; drawn from
-#    [−30°, 30°] (as Fig. 7c draws its angles from a range) our GPM comes within a few points of
+#    [−30°, 30°] (as Fig. 7c draws its angles from a range) our GPM closes most of the gap to
 #    the paper's column (the rotation section above). The paper does not say which it meant.
 #
 # The earlier artifacts of this analysis on the paper's networks (profiles `quick`, `long`,

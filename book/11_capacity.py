@@ -162,13 +162,13 @@ else:
 # ## The "24,345-GPM" test: one memory holds a whole split
 #
 # Until the Fig. 4 models of the longest length exist, the test runs on Table 1 GPMs, clearly
-# different models from the paper's: they were trained on episodes of 32 images only. Five
-# variants. On the `cpu_long` GPM (α = 5 · 10⁻⁴, the authors'): (1) as trained, writing our
-# test split as the paper does; (2) the same weights with `alpha = "auto"` for the two
-# pseudo-inverses of writing and reading; (3) as (2), writing all 24,345 training images. On
-# the `cpu_alpha_cap` GPM (seed 0; α of $W_0^+$ 2 · 10⁻³, each α capped per matrix at
-# 1.8 / σ_max², the best GPM of Table 1), with its own alphas, as trained: (4) the test
-# split, (5) all 24,345 training images.
+# different models from the paper's: they were trained on episodes of 32 images only. On the
+# `cpu_long` GPM (the authors' α of $W_0^+$): (1) as trained, writing our test split as the
+# paper does; (2) the same weights with `alpha = "auto"` for the two pseudo-inverses of
+# writing and reading; (3) as (2), writing the whole training split. On the `cpu_alpha_cap` GPM
+# (a larger α of $W_0^+$, each α capped per matrix at 1.8 / σ_max², `model.alpha_cap`; the
+# best GPM of Table 1), with its own alphas, as trained: (4) the test split, (5) the whole
+# training split. The table gives each variant's model, seed and α.
 
 # %%
 paper = paper_numbers.OTHER["fig4_hamming_24345"]
@@ -207,6 +207,10 @@ for name, st in (("v4", st4), ("v5", st5)):
     glue(f"{name}_written", st["written"], display=False)
     glue(f"{name}_uncapped", st["pinv"]["W0_uncapped"], display=False)
     glue(f"{name}_clean", st["hamming_one_read_clean"]["mean"], display=False)
+    glue(f"{name}_ratio", st["pinv"]["W0"], display=False)
+    assert st["hamming_one_read_clean"]["mean"] < st["hamming_final"]["mean"]  # "the reads add the rest"
+glue("v5_K", st5["model"]["K"], display=False)
+glue("storage_iters", storage["table1_cpu_alpha_cap_train"]["config"]["storage"]["iters"], display=False)
 glue("noisy_err", st3["hamming_noisy"]["mean"], display=False)
 glue("paper_err", paper.value, display=False)
 glue("paper_pct", 100 * paper.value / st3["pixels"], display=False)
@@ -230,14 +234,15 @@ glue("paper_pct", 100 * paper.value / st3["pixels"], display=False)
 # - **(4), (5) The capped-α GPM, as trained.** Its fixed α of $W_0^+$ would put
 #   α σ_max(W₀)² at {glue:text}`v4_uncapped:.1f` for the test split and
 #   {glue:text}`v5_uncapped:.1f` for the training set, past the limit; the cap that the model
-#   was trained with brings it to 1.8, so no change of α is needed. With the
+#   was trained with brings it to {glue:text}`v5_ratio:.2f`, so no change of α is needed. With the
 #   {glue:text}`v4_written:,d` test images written, the reads end {glue:text}`v4_err:.2f`
 #   pixels from the originals ({glue:text}`v4_pct:.1f` %); with all
 #   {glue:text}`v5_written:,d` training images, {glue:text}`v5_err:.2f` pixels
 #   ({glue:text}`v5_pct:.1f` %), against the paper's {glue:text}`paper_err` and an all-blank
 #   answer's {glue:text}`v5_blank:.2f`. One read of a clean written image is already
-#   {glue:text}`v5_clean:.1f` pixels off: a memory of 32 rows holding 24,345 images returns a
-#   blend, and the 20 reads add the rest of the error to it.
+#   {glue:text}`v5_clean:.1f` pixels off: a memory of {glue:text}`v5_K` rows holding
+#   {glue:text}`v5_written:,d` images returns a blend, and the {glue:text}`storage_iters` reads
+#   add the rest of the error to it.
 #
 # Differences from the paper's experiment: our models were trained on $T = 32$, not on the whole
 # training set, and variants (2) and (3) change the α of theirs; the paper writes its test split (8,070
@@ -249,7 +254,7 @@ glue("paper_pct", 100 * paper.value / st3["pixels"], display=False)
 # {numref}`fig-fig4b`: rows are queries; columns the original, the noisy query and the reads.
 # {numref}`fig-fig4c`: rows are samples; columns their reads, then the nearest written image.
 
-# %% mystnb={"figure": {"caption": "GPM Fig. 4b, ours (variant 5: the Table 1 cpu_alpha_cap GPM, seed 0, its own capped α, all 24,345 training images in one memory): queries with 5 % salt-and-pepper noise (columns: original, noisy query, iterative reads).", "name": "fig-fig4b"}}
+# %% mystnb={"figure": {"caption": "GPM Fig. 4b, ours (variant 5: the Table 1 cpu_alpha_cap GPM, its own capped α, the whole training split in one memory): queries with 5 % salt-and-pepper noise (columns: original, noisy query, iterative reads).", "name": "fig-fig4b"}}
 fig = capacity.fig_denoise_grid(st5)
 plt.show()
 
@@ -275,7 +280,7 @@ assert st5["blank_samples"] < 0.1  # the sentence below
 # %% [markdown]
 # ## DKM Figure 2 (right): episodes from a few classes, longer than in training
 
-# %% mystnb={"figure": {"caption": "DKM Fig. 2 (right), ours: negative conditional ELBO against the episode length for episodes from 2, 4 or 8 Omniglot characters, GPM (circles) and DKM (diamonds), one panel per training profile of the models (Table 1 recipe, trained on $T = 32$).", "name": "fig-dkm-fig2"}}
+# %% mystnb={"figure": {"caption": "DKM Fig. 2 (right), ours: negative conditional ELBO against the episode length for episodes from 2, 4 or 8 Omniglot characters, GPM (circles) and DKM (diamonds), one panel per analysis profile (its models' training profiles in the panel title; Table 1 recipe, trained on $T = 32$).", "name": "fig-dkm-fig2"}}
 dkm = [a for a in (capacity.load("dkm_fig2_capacity", p) for p in capacity.DKM_FIG2_PROFILES[PROFILE]) if a]
 assert dkm, "no results/dkm_fig2_capacity/*.json: run `python -m gpm_core capacity configs/dkm_fig2_capacity.toml`"
 print("profiles analysed:", ", ".join(a["profile"] for a in dkm), "; not yet:",
@@ -334,8 +339,9 @@ assert not any(r["bad"] for r in rows_d) and max(r["ratio_max"] for r in rows_d)
 #    bound falls with $L$ for episodes of 2 classes, whose images repeat most. The paper's test
 #    episodes (Burda et al.'s split) have the same property.
 # 3. **The pseudo-inverse stays within its limit.** Every GPM episode here has
-#    α σ_max² below 2 for both $W_0$ and $M$ (largest value {glue:text}`ratio_max:.2f`), so no
-#    bound diverges up to $L = 200$; the storage test above shows where the same α fails.
+#    α σ_max² below 2 for both $W_0$ and $M$ (largest value {glue:text}`ratio_max:.2f`; with
+#    the capped α of `cpu_alpha_cap` by construction), so no bound diverges up to $L = 200$;
+#    storage variant (1) above shows where the authors' fixed α fails, with thousands of rows.
 # 4. **Training.** Our models are the Table 1 CPU runs, not the paper's $\sim 3 \times 10^5$
 #    steps. The DKM paper reports its curves only as a figure, so
 #    `gpm_core.report.paper_numbers` holds no value to compare with, and we compare shapes only.
