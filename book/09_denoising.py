@@ -188,7 +188,9 @@ before_after = []
 for tag, rs in (("before", runs_before), ("after", runs)):
     mp = {s["experiment"]: s["profile"] for s in rs[0]["sources"]}[gpm_exp]
     gpm_runs = report.group_runs(experiments=[gpm_exp]).get((gpm_exp, mp), [])
-    glue(f"alpha_{tag}", f"{gpm_runs[0]['config']['model']['alpha_weight']:.0e}".replace("e-0", " · 10⁻"), display=False)
+    mantissa, exponent = f"{gpm_runs[0]['config']['model']['alpha_weight']:.0e}".split("e")
+    glue(f"alpha_{tag}", f"{mantissa} · 10{str(int(exponent)).translate(str.maketrans('-0123456789', '⁻⁰¹²³⁴⁵⁶⁷⁸⁹'))}",
+         display=False)
     nll = report.seed_summary(gpm_runs, "nll_cond")
     t4 = {c["kind"]: c["gpm"]["mean"] for c in denoise.table2_cells(rs) if c["T"] == T0_ALL}
     before_after.append({"GPM profile": mp, "Table 1 bound (nats/image)": report.fmt_mean_sd(nll["mean"], nll["sd"]),
