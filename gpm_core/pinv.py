@@ -167,6 +167,13 @@ def _validate(steps: int, alpha: Alpha) -> None:
         raise ValueError(f"alpha must be a positive float or 'auto', got {alpha!r}")
 
 
+def capped_alpha(A: Tensor, alpha: float) -> Tensor:
+    """min(alpha, `auto_alpha(A)`) per matrix, shape (..., 1, 1): the alpha that
+    `ben_cohen_pinv(A, alpha=alpha, cap=True)` inverts each matrix of A (..., m, n) with (a
+    float alpha where it converges with room, the auto one where it would not)."""
+    return auto_alpha(A).clamp_max(float(alpha))  # no host-to-device copy
+
+
 def ben_cohen_pinv(
     A: Tensor,
     steps: int = 7,
@@ -211,7 +218,7 @@ def ben_cohen_pinv(
     if isinstance(alpha, str):
         a = auto_alpha(A)  # (..., 1, 1)
     elif cap:
-        a = auto_alpha(A).clamp_max(float(alpha))  # (..., 1, 1); no host-to-device copy
+        a = capped_alpha(A, alpha)  # (..., 1, 1)
     else:
         if check:
             _check_alpha(A, float(alpha))

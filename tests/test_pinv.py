@@ -13,6 +13,7 @@ from gpm_core.pinv import (
     auto_alpha,
     ben_cohen_filter,
     ben_cohen_pinv,
+    capped_alpha,
     make_pinv,
     penrose_residual,
     sigma_max_sq_bound,
@@ -273,3 +274,22 @@ def test_cap_in_float32_keeps_alpha_a_constant_for_autograd():
         (gi,) = torch.autograd.grad(fixed.square().sum(), Ai)
         torch.testing.assert_close(capped[i], fixed, rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(grad[i], gi, rtol=1e-4, atol=1e-6)
+
+
+def test_capped_alpha_is_the_smaller_of_alpha_and_the_svd_limit():
+    """capped_alpha against an independent reference, the SVD: alpha where alpha sigma_max^2
+    is below 1.75 (auto_alpha's lower end), else within [1.75, 1.8] / sigma_max^2; it is the
+    alpha ben_cohen_pinv(cap=True) starts from (X_0 = alpha A^T)."""
+    g = torch.Generator().manual_seed(2)
+    A = torch.randn(4, 8, 20, generator=g, dtype=torch.float64) * torch.tensor([0.1, 1.0, 10.0, 30.0])[:, None, None]
+    alpha = 1e-3
+    smax2 = torch.linalg.svdvals(A)[..., 0].square()
+    a = capped_alpha(A, alpha)
+    assert a.shape == (4, 1, 1)
+    for i in range(4):
+        if alpha * smax2[i] < 1.75:
+            assert a[i].item() == alpha
+        else:
+            assert 1.75 <= a[i].item() * smax2[i].item() <= 1.8 + 1e-12
+    assert (alpha * smax2[:2] < 1.75).all() and (alpha * smax2[2:] > 1.8).all()  # both branches taken
+    assert torch.equal(ben_cohen_pinv(A, steps=0, alpha=alpha, check=False, cap=True), a * A.mT)

@@ -24,7 +24,7 @@ import torch
 from .. import artifacts
 from ..episodes import EpisodeSampler, test_episodes
 from ..evaluate import episode_seed
-from ..pinv import auto_alpha
+from ..pinv import capped_alpha
 from ..runs import load_data, model_from_state, stored_run
 
 
@@ -37,7 +37,7 @@ def fixed_alphas(model_cfg) -> bool:
 def used_alpha(cfg, alpha: float, A: torch.Tensor):
     """The alpha each matrix of A (..., m, n) was inverted with: `alpha`, or with
     cfg.alpha_cap min(alpha, auto_alpha(A)) per matrix (`gpm_core.pinv`), shape A.shape[:-2]."""
-    return auto_alpha(A)[..., 0, 0].clamp_max(alpha) if cfg.alpha_cap else alpha
+    return capped_alpha(A, alpha)[..., 0, 0] if cfg.alpha_cap else alpha
 
 
 def margins(model, X: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
