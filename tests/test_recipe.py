@@ -5,6 +5,7 @@ output shapes, counted noise draws, a hand-drawn sample, and a training run with
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -327,3 +328,27 @@ def test_address_rows_read_the_stability_analyses(tmp_path):
     (row,) = table1.address_rows(["table1_omniglot_gpm_authors"], ("cpu",), results_dir=tmp_path)
     assert (row["w0"], row["w"], row["ratio"], row["w0_direction"]) == (20.0, 36.0, 1.8, 0.006)
     assert row["run"] == "table1_omniglot_gpm_authors cpu seed 0" and row["episodes"] == 4
+
+
+def test_kl_split_rows_against_the_kl_of_q_w_and_a_grid_search(tmp_path):
+    """kl_split_rows: the sigma_w part plus the mean part is the KL of gpm.kl_w (the stored test
+    KL), the mean part is 1/2 ||w_mean||^2, and scale_opt is where a grid search over the
+    rescalings w -> w / s, sigma_w -> sigma_w / s finds the smallest KL."""
+    from gpm_core import gpm
+    K, sigma_w = 8, 0.4
+    W = torch.randn(50, K, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 1.5
+    kl = float(gpm.kl_w(W, sigma_w).mean())
+    _fake_result(tmp_path, "table1_mnist_dkm_resnet", "cpu", 0, 40.0, log_sigma_w=math.log(sigma_w))
+    path = tmp_path / "table1_mnist_dkm_resnet" / "cpu-seed0.json"
+    doc = json.loads(path.read_text())
+    doc["model"], doc["config"]["model"]["memory_slots"] = "dkm", K
+    doc["metrics"]["kl_w"]["value"], doc["metrics"]["recon"] = kl, {"value": 40.0 - kl}
+    path.write_text(json.dumps(doc))
+    (row,) = table1.kl_split_rows(["table1_mnist_dkm_resnet"], results_dir=tmp_path)
+    assert row["kl_sigma"] + row["kl_mean"] == pytest.approx(kl)
+    assert row["kl_mean"] == pytest.approx(0.5 * float(W.square().sum(-1).mean()), rel=1e-5)
+    assert row["sigma_w2"] == pytest.approx(sigma_w**2, rel=1e-6) and row["recon"] == pytest.approx(40.0 - kl)
+    us = torch.linspace(0.05, 5.0, 19801, dtype=torch.float64)  # u = 1 / s^2
+    kls = torch.stack([gpm.kl_w(W * u.sqrt(), sigma_w * u.sqrt()).mean() for u in us])
+    assert row["scale_opt"] == pytest.approx(float(us[kls.argmin()]), abs=1e-3)
+    assert row["kl_rescaled"] == pytest.approx(float(kls.min()), rel=1e-6) and row["kl_rescaled"] < kl

@@ -100,6 +100,35 @@ def decomposition_rows(experiments, profiles=PROFILES, results_dir=RESULTS) -> l
     return out
 
 
+def kl_split_rows(experiments, profiles=("cpu",), results_dir=RESULTS) -> list[dict]:
+    """The KL term of each stored GPM/DKM run split in two, per image on its test episodes:
+    q(W) = N(W_mean, sigma_w^2 I) with one trained sigma_w for every row, so
+    KL = 1/2 sum_k (sigma_w^2 - 1 - ln sigma_w^2) + 1/2 ||w_mean||^2; 'kl_sigma' is the first
+    part, K/2 (sigma_w^2 - 1 - ln sigma_w^2), the same for every image and address; 'kl_mean'
+    the rest (1/2 ||w_mean||^2, from the stored test KL). 'scale_opt' is the u = 1/s^2 that
+    minimises the KL over rescalings R -> s R, w -> w / s, sigma_w -> sigma_w / s, which keep
+    the read-out's mean and noise w R (1 = the trained scale is the best one):
+    u* = K / (K sigma_w^2 + ||w_mean||^2), and 'kl_rescaled' the KL there. A VAE row (kind
+    "vae") has 'kl' and 'recon' only."""
+    groups = group_runs(results_dir, experiments)
+    out = []
+    for exp in experiments:
+        for profile in profiles:
+            for r in groups.get((exp, profile), []):
+                m = r["metrics"]
+                row = {"experiment": exp, "profile": profile, "seed": r["seed"], "model": r["model"],
+                       "recon": m["recon"]["value"], "kl": m["kl_w"]["value"]}
+                if r["model"] != "vae":
+                    K, s2 = r["config"]["model"]["memory_slots"], sigma_w_of(r) ** 2
+                    kl_sigma = 0.5 * K * (s2 - 1.0 - math.log(s2))
+                    kl_mean = row["kl"] - kl_sigma
+                    u = K / (K * s2 + 2.0 * kl_mean)
+                    row.update(sigma_w2=s2, kl_sigma=kl_sigma, kl_mean=kl_mean, scale_opt=u,
+                               kl_rescaled=0.5 * K * (s2 * u - 1.0 - math.log(s2 * u)) + kl_mean * u)
+                out.append(row)
+    return out
+
+
 def _state_dict(result: dict) -> dict:
     path = Path(result["path"]).parent / result["state_dict"]["path"]
     return torch.load(path, map_location="cpu", weights_only=True)
