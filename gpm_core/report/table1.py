@@ -345,7 +345,7 @@ def fig_test_curves(results: list[dict], labels: list[str] | None = None, x: str
     return fig
 
 
-def fig_table1_curves(dataset: str, profiles=("cpu", "cpu_alpha", "cpu_long"), results_dir=RESULTS):
+def fig_table1_curves(dataset: str, profiles=("cpu", "cpu_alpha_cap", "cpu_long", "cpu_long_alpha"), results_dir=RESULTS):
     """The test curves of every Table 1 run of `dataset` (rows `ROWS`, `profiles`) against the
     training time, with the paper's GPM value as a reference line; a figure that says so when
     no run has a test curve yet."""
