@@ -46,7 +46,7 @@ from gpm_core.report import paper_numbers, table1
 torch.set_num_threads(1)
 # the longest-trained finished seed-0 run among these profiles: for GPM the best recipe of
 # Table 1 (book/07_table1), for DKM the longest run
-PROFILES = {"gpm": ("cpu_alpha", "cpu_alpha_cap"), "dkm": ("cpu_long", "cpu")}
+PROFILES = {"gpm": ("cpu_alpha", "cpu_alpha_cap", "cpu_long_alpha"), "dkm": ("cpu_long", "cpu")}
 EXPERIMENTS = {"gpm": "table1_{dataset}_gpm_authors", "dkm": "table1_{dataset}_dkm_resnet"}
 N_SHOW = 16  # images of the first test episode shown per row
 
@@ -71,6 +71,8 @@ for dataset in ("omniglot", "mnist"):
             refined = model.iterative_read(samples, state, 5)["X"]  # (6, 1, N, 1, 28, 28)
         panels[(dataset, kind)] = dict(X=X[0], recon=recon[0], samples=refined[:, 0], profile=result["profile"])
 print("pending (not trained yet):", ", ".join(pending) or "none")
+glue("shown_profiles", "; ".join(f"{d} {k.upper()} {p['profile']}" for (d, k), p in sorted(panels.items())),
+     display=False)
 assert ("omniglot", "gpm") in panels and ("omniglot", "dkm") in panels
 
 # %% [markdown]
@@ -204,5 +206,5 @@ assert min(cos.values()) > 0.95 and cos["DKM"] >= cos["GPM"]  # the prose below
 # ## What is still missing
 #
 # Only seed 0 of each model is shown; the images here are what the committed state dicts
-# produce, not selected examples. The MNIST GPM is the capped recipe (`cpu_alpha_cap`), the only
-# one of the two that trains on MNIST's seed 0 (book/07_table1).
+# produce, not selected examples. The models are the longest-trained seed-0 runs of the
+# profiles above: {glue:text}`shown_profiles`.

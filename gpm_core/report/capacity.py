@@ -35,7 +35,7 @@ def profiles_of(experiment: str, family: str) -> list[str]:
     return sorted((p for p in names if p.startswith(f"{family}_T")), key=lambda p: int(p.split("_T")[1]))
 
 
-DKM_FIG2_PROFILES = {"quick": ("quick", "long"), "cpu": ("cpu_alpha_cap", "cpu", "cpu_long_alpha", "cpu_long"), "paper": ("paper",)}
+DKM_FIG2_PROFILES = {"quick": ("quick", "long"), "cpu": ("cpu_alpha_cap", "cpu", "cpu_long_alpha"), "paper": ("paper",)}
 
 
 def commands(family: str, extra: str, seeds: str = "0") -> list[str]:
