@@ -352,3 +352,19 @@ def test_kl_split_rows_against_the_kl_of_q_w_and_a_grid_search(tmp_path):
     kls = torch.stack([gpm.kl_w(W * u.sqrt(), sigma_w * u.sqrt()).mean() for u in us])
     assert row["scale_opt"] == pytest.approx(float(us[kls.argmin()]), abs=1e-3)
     assert row["kl_rescaled"] == pytest.approx(float(kls.min()), rel=1e-6) and row["kl_rescaled"] < kl
+
+
+def test_target_rows_judge_each_bar_from_the_table(tmp_path):
+    """target_rows: a bar relative to the paper's cell is that multiple of it (GPM Omniglot
+    25.68 x 1.25 = 32.1), an absolute bar is the number itself; a cell without runs is 'not run'."""
+    _fake_result(tmp_path, "table1_omniglot_gpm_authors", "cpu_alpha_cap", 0, 30.0)
+    _fake_result(tmp_path, "table1_omniglot_gpm_authors", "cpu_long_alpha", 0, 26.0)
+    _fake_result(tmp_path, "table1_omniglot_gpm_iid", "cpu", 0, 69.0)
+    rows = table1.table1(results_dir=tmp_path, datasets=("omniglot",))
+    got = {(r["model"], r["profile"]): r for r in table1.target_rows(rows)}
+    cap = got[("GPM (authors' code)", "cpu_alpha_cap")]
+    assert cap["bar"] == pytest.approx(1.25 * 25.68) and cap["verdict"] == "met" and cap["ours"] == 30.0
+    assert got[("GPM (authors' code)", "cpu_long_alpha")]["verdict"] == "missed"  # 26.0 > 25.68
+    assert got[("GPM (paper's text)", "cpu")]["bar"] == 70.0 and got[("GPM (paper's text)", "cpu")]["verdict"] == "met"
+    assert got[("DKM", "cpu")]["verdict"] == "not run" and got[("DKM", "cpu")]["bar"] == pytest.approx(1.1 * 77.2)
+    assert {r["dataset"] for r in got.values()} == {"omniglot"}
