@@ -185,7 +185,7 @@ gpm_exp = cfg["models"][0]
 assert runs_before, f"no results/table2_denoise_omniglot/{PROFILE_BEFORE}-seed*.json: run the analysis (RETRAIN = True)"
 glue("T0_ALL", T0_ALL, display=False)
 before_after = []
-for tag, rs in (("before", runs_before), ("after", runs)):
+for tag, rs in (("before", runs_before), ("after", runs), ("long", runs_long)):
     mp = {s["experiment"]: s["profile"] for s in rs[0]["sources"]}[gpm_exp]
     gpm_runs = report.group_runs(experiments=[gpm_exp]).get((gpm_exp, mp), [])
     mantissa, exponent = f"{gpm_runs[0]['config']['model']['alpha_weight']:.0e}".split("e")
@@ -197,13 +197,17 @@ for tag, rs in (("before", runs_before), ("after", runs)):
                          "seeds": nll["n_seeds"], **{f"{k} (T = {T0_ALL})": f"{v:.1f} %" for k, v in t4.items()},
                          "_nll": nll["mean"], "_sd": nll["sd"], "_t4": t4})
 display(Markdown(report.rows_markdown(before_after, {k: k for k in before_after[0] if not k.startswith("_")})))
-b0, b1 = before_after
-for tag, row in (("before", b0), ("after", b1)):
+b0, b1, b2 = before_after
+for tag, row in (("before", b0), ("after", b1), ("long", b2)):
     glue(f"nll_{tag}", row["_nll"], display=False)
     glue(f"sp_{tag}", row["_t4"]["salt_pepper"], display=False)
     glue(f"rot_{tag}", row["_t4"]["rotation"], display=False)
 # the sentence below: the bound improves by far more than the seed spread, the success does not rise
 assert b0["_nll"] - b1["_nll"] > 5 * (b0["_sd"] + b1["_sd"]) and all(b1["_t4"][k] <= b0["_t4"][k] for k in b0["_t4"])
+glue("block_after", b1["_t4"]["block"], display=False)
+glue("block_long", b2["_t4"]["block"], display=False)
+# the long run: a better bound again, and salt-and-pepper success falls again
+assert b2["_nll"] < b1["_nll"] - 2 and b2["_t4"]["salt_pepper"] < b1["_t4"]["salt_pepper"] - 5
 
 # %% [markdown]
 # The bound falls from {glue:text}`nll_before:.1f` to {glue:text}`nll_after:.1f` nats/image,
@@ -211,9 +215,13 @@ assert b0["_nll"] - b1["_nll"] > 5 * (b0["_sd"] + b1["_sd"]) and all(b1["_t4"][k
 # {glue:text}`sp_after:.1f` %, rotation {glue:text}`rot_before:.1f` % →
 # {glue:text}`rot_after:.1f` %): the bound scores the first read of clean written images
 # averaged over $q(W)$; denoising is {glue:text}`iterations` mean-weight reads from a query that was never
-# written, where the attractors, not the likelihood of a stored image, decide. The paper
-# reports both tables from one model, so neither of our profiles is "the" paper model; we
-# show the recipe with the better bound first.
+# written, where the attractors, not the likelihood of a stored image, decide. Training the
+# capped recipe four times as long (`cpu_long_alpha`, seed 0) repeats the pattern: the bound
+# falls again, to {glue:text}`nll_long:.1f`, while salt-and-pepper success falls to
+# {glue:text}`sp_long:.1f` %; rotation moves to {glue:text}`rot_long:.1f` % and the block from
+# {glue:text}`block_after:.1f` % to {glue:text}`block_long:.1f` %. The paper reports both
+# tables from one model, so none of our profiles is "the" paper model; we show the recipe with
+# the better bound among the three-seed profiles first.
 
 # %% [markdown]
 # ### Rotation: an exact angle, or one drawn from a range?
