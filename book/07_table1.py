@@ -609,30 +609,28 @@ display(Markdown(report.rows_markdown([{**dash, **r, **({"sigma_w2": f"{r['sigma
     "sigma_w2": "trained σ_w²", "kl_sigma": "KL part of σ_w", "kl_mean": "KL part of w̄",
     "scale_opt": "best rescaling u*", "kl_rescaled": "KL at u*"})))
 
-
-def split_mean(dataset, model, key):
-    return statistics.mean(r[key] for r in split if r["experiment"] == f"table1_{dataset}_{model}" and r["profile"] == "cpu")
-
+means = {(d, m, key): report.split_mean(split, f"table1_{d}_{m}", key) for d in DATASETS for m in ("dkm_resnet", "vae")
+         for key in ("recon", "kl", "kl_sigma", "kl_mean", "sigma_w2") if m == "dkm_resnet" or key in ("recon", "kl")}
 
 for d in DATASETS:
     for key in ("recon", "kl"):
         for m in ("dkm_resnet", "vae"):
-            glue(f"split_{d}_{m}_{key}", split_mean(d, m, key), display=False)
-    glue(f"split_{d}_kl_sigma", split_mean(d, "dkm_resnet", "kl_sigma"), display=False)
-    glue(f"split_{d}_sigma_w2", split_mean(d, "dkm_resnet", "sigma_w2"), display=False)
-    assert split_mean(d, "dkm_resnet", "recon") < split_mean(d, "vae", "recon")  # the memory reconstructs better
-    assert split_mean(d, "dkm_resnet", "kl_sigma") > split_mean(d, "dkm_resnet", "kl_mean")  # sigma_w's part dominates
-assert split_mean("mnist", "dkm_resnet", "kl") > split_mean("mnist", "vae", "kl")
-nll_of = lambda d, m: split_mean(d, m, "recon") + split_mean(d, m, "kl")  # noqa: E731
-assert nll_of("omniglot", "dkm_resnet") < nll_of("omniglot", "vae") and nll_of("mnist", "dkm_resnet") > nll_of("mnist", "vae")
+            glue(f"split_{d}_{m}_{key}", means[(d, m, key)], display=False)
+    glue(f"split_{d}_kl_sigma", means[(d, "dkm_resnet", "kl_sigma")], display=False)
+    glue(f"split_{d}_sigma_w2", means[(d, "dkm_resnet", "sigma_w2")], display=False)
+    assert means[(d, "dkm_resnet", "recon")] < means[(d, "vae", "recon")]  # the memory reconstructs better
+    assert means[(d, "dkm_resnet", "kl_sigma")] > means[(d, "dkm_resnet", "kl_mean")]  # sigma_w's part dominates
+assert means[("mnist", "dkm_resnet", "kl")] > means[("mnist", "vae", "kl")]
+nll_split = {(d, m): means[(d, m, "recon")] + means[(d, m, "kl")] for d in DATASETS for m in ("dkm_resnet", "vae")}
+assert nll_split[("omniglot", "dkm_resnet")] < nll_split[("omniglot", "vae")] and nll_split[("mnist", "dkm_resnet")] > nll_split[("mnist", "vae")]
 glue("split_sigma_w2_init", load_config(REPO / "configs" / "table1_mnist_dkm_resnet.toml", "cpu").model.sigma_w ** 2,
      display=False)
 dkm_split = [r for r in split if r["model"] == "dkm"]
 long_split = next(r for r in dkm_split if r["experiment"] == "table1_omniglot_dkm_resnet" and r["profile"] == "cpu_long")
 for key in ("recon", "kl", "kl_sigma"):
     glue(f"split_long_{key}", long_split[key], display=False)
-assert long_split["recon"] < split_mean("omniglot", "dkm_resnet", "recon") - 5  # longer training: reconstruction
-assert long_split["kl_sigma"] > 0.9 * split_mean("omniglot", "dkm_resnet", "kl_sigma")  # ... not sigma_w's part
+assert long_split["recon"] < means[("omniglot", "dkm_resnet", "recon")] - 5  # longer training: reconstruction
+assert long_split["kl_sigma"] > 0.9 * means[("omniglot", "dkm_resnet", "kl_sigma")]  # ... not sigma_w's part
 glue("split_u_min", min(r["scale_opt"] for r in dkm_split), display=False)
 glue("split_u_max", max(r["scale_opt"] for r in dkm_split), display=False)
 glue("split_saving", max(r["kl"] - r["kl_rescaled"] for r in dkm_split), display=False)

@@ -352,6 +352,7 @@ def test_kl_split_rows_against_the_kl_of_q_w_and_a_grid_search(tmp_path):
     kls = torch.stack([gpm.kl_w(W * u.sqrt(), sigma_w * u.sqrt()).mean() for u in us])
     assert row["scale_opt"] == pytest.approx(float(us[kls.argmin()]), abs=1e-3)
     assert row["kl_rescaled"] == pytest.approx(float(kls.min()), rel=1e-6) and row["kl_rescaled"] < kl
+    assert table1.split_mean([row, {**row, "recon": 0.0}], "table1_mnist_dkm_resnet", "recon") == pytest.approx((40.0 - kl) / 2)
 
 
 def test_target_rows_judge_each_bar_from_the_table(tmp_path):

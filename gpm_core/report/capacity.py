@@ -180,16 +180,21 @@ def dkm_curves(analysis: dict) -> dict:
 
 def fig_dkm_fig2(analyses: list[dict], off_scale: float = 10.0):
     """DKM Fig. 2 right: negative conditional ELBO vs episode length, one panel per analysis
-    profile, one colour per model, one line style per number of classes. A point more than
+    profile (two panels a row), one colour per model, one line style per number of classes. A point more than
     `off_scale` times the panel's smallest value (a diverged GPM episode, up to 1e6 and more)
     would flatten the rest on a linear axis: it is drawn as a triangle on the top edge,
     labelled with its value."""
     import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
 
-    fig, axes = plt.subplots(1, len(analyses), figsize=(4.2 * len(analyses), 3.2), squeeze=False)
+    ncols = min(2, len(analyses))  # at most 8.4 in wide: the page shows it near full size
+    nrows = -(-len(analyses) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(analyses):]:
+        ax.set_visible(False)
     colours = {"gpm": "tab:blue", "dkm": "tab:red"}
     styles = ["-", "--", ":", "-."]
-    for ax, a in zip(axes[0], analyses):
+    for ax, a in zip(axes, analyses):
         curves = dkm_curves(a)
         classes = sorted({c for _, c in curves})
         finite = [m for cv in curves.values() for m in cv["mean"] if math.isfinite(m)]
@@ -216,7 +221,7 @@ def fig_dkm_fig2(analyses: list[dict], off_scale: float = 10.0):
         ax.set_title(f"{models or model_profile_label(a['config']['capacity']['model_profile'])} (trained on T = 32)",
                      fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8)
+    axes[len(analyses) - 1].legend(fontsize=8)
     fig.tight_layout()
     return fig
 

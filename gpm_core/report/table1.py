@@ -13,6 +13,7 @@ Algorithm 1); DKM and the VAE use the same networks (the authors' ResNet-BatchNo
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
 import torch
@@ -160,6 +161,11 @@ def kl_split_rows(experiments, profiles=("cpu",), results_dir=RESULTS) -> list[d
                                kl_rescaled=0.5 * K * (s2 * u - 1.0 - math.log(s2 * u)) + kl_mean * u)
                 out.append(row)
     return out
+
+
+def split_mean(rows: list[dict], experiment: str, key: str, profile: str = "cpu") -> float:
+    """The mean over seeds of `key` in the `kl_split_rows` rows of `experiment` and `profile`."""
+    return statistics.mean(r[key] for r in rows if r["experiment"] == experiment and r["profile"] == profile)
 
 
 def _state_dict(result: dict) -> dict:
