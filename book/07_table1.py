@@ -134,16 +134,15 @@ display(Markdown(report.rows_markdown(rows, {
     "per_seed": "per seed", "steps": "steps", "wall_time_s": "wall time per run (s)",
     "devices": "device"})))
 found = [r for r in rows if r["ours"] is not None]
-deviation = next(s["deviation"] for s in [report.seed_summary(v, "nll_cond")
-                                          for v in report.group_runs(experiments=EXPERIMENTS).values()]
+groups = report.group_runs(experiments=EXPERIMENTS)
+deviation = next(s["deviation"] for s in [report.seed_summary(v, "nll_cond") for v in groups.values()]
                  if s.get("deviation"))
 display(Markdown(f"**Deviation (Omniglot data), as recorded in every Omniglot artifact:** {deviation}"))
 budget_s = 30 * 60  # the cpu profiles' budget: 30 minutes of one thread
 slow = [f"{exp}/{prof} seed {r['seed']} ({r['train_time_s']:,.0f} s)"
-        for (exp, prof), rs in sorted(report.group_runs(experiments=EXPERIMENTS).items())
+        for (exp, prof), rs in sorted(groups.items())
         if prof.startswith("cpu") and not prof.startswith("cpu_long") for r in rs if r["train_time_s"] > budget_s]
 glue("slow_runs", "; ".join(slow) or "none", display=False)
-groups = report.group_runs(experiments=EXPERIMENTS)
 step_s = {m: statistics.median(r["train_time_s"] / r["steps"] for d in DATASETS
                                for r in groups.get((f"table1_{d}_{m}", p), []))
           for m, p in (("dkm_resnet", "cpu"), ("gpm_authors", "cpu_alpha_cap"))}
