@@ -1,0 +1,86 @@
+"""gpm_core.report.samples: the sample-and-read trajectories of book/08_reconstructions,
+checked against the models' own iterative reading and against loops written out by hand."""
+
+import numpy as np
+import pytest
+import torch
+
+from gpm_core.report.samples import DECODE_RULES, sample_trajectory
+from test_models import episodes, model
+
+
+def _trajectory(m, X, n, n_reads, rule="mode", write_seed=1, draw_seed=2):
+    torch.manual_seed(write_seed)  # the write noise of GPM
+    return sample_trajectory(m, X, n, n_reads, rule, torch.Generator().manual_seed(draw_seed))
+
+
+@pytest.mark.parametrize("kind", ["gpm", "dkm"])
+def test_mode_rule_is_the_models_iterative_read_of_its_prior_sample(kind):
+    m, X = model(kind).eval(), episodes("bernoulli")
+    got = _trajectory(m, X, n=3, n_reads=4)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        state = m.write(X)
+        w = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(2))
+        raw = m.likelihood.mode(m.decode(w @ state["M"]))
+        want = m.iterative_read(raw, state, 4)["X"]
+    assert got["X"].shape == (5, 2, 3, 1, 28, 28)
+    assert torch.equal(got["X"], want)
+    assert len(got["reads"]) == 4 and len(got["ink"]) == 5
+
+
+def test_statistics_by_hand():
+    m, X = model("gpm", pinv="exact").eval(), episodes("bernoulli")  # addresses Z M^+ exactly
+    got = _trajectory(m, X, n=3, n_reads=2)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        state = m.write(X)
+        M = state["M"].double().numpy()
+        codes = [m.encode(got["X"][k]).double().numpy() for k in range(2)]
+        Z = m.encode(X).double().numpy()
+    # GPM addresses with Z M^+; M has rank T = 4 < K = 8, its other singular values are float32
+    # rounding (1e-7), which torch.linalg.pinv cuts off and numpy must be told to
+    M_pinv = [np.linalg.pinv(M[b], rcond=1e-5) for b in range(2)]
+    for k, code in enumerate(codes):
+        norms, reads, ratios, cosines, wsq = [], [], [], [], []  # one per image, in float64
+        for b in range(2):
+            for i in range(3):
+                z = code[b, i]
+                w = z @ M_pinv[b]
+                r = w @ M[b]
+                norms.append(np.linalg.norm(z)), reads.append(np.linalg.norm(r))
+                ratios.append(reads[-1] / norms[-1]), cosines.append(z @ r / (norms[-1] * reads[-1]))
+                wsq.append(w @ w)
+        s = got["reads"][k]
+        assert s["norm_ratio"] == pytest.approx(np.mean(ratios), rel=1e-4)
+        assert s["code_norm"] == pytest.approx(np.mean(norms), rel=1e-4)
+        assert s["read_norm"] == pytest.approx(np.mean(reads), rel=1e-4)
+        assert s["cosine"] == pytest.approx(np.mean(cosines), abs=1e-5)
+        assert s["w_sq"] == pytest.approx(np.mean(wsq), rel=1e-4)
+        assert s["ink_in"] == pytest.approx(got["X"][k].sum().item() / 6)
+    assert got["written"]["code_norm"] == pytest.approx(np.linalg.norm(Z, axis=-1).mean(), rel=1e-4)
+    # nearest written image, by brute force
+    last, Xf = got["X"][-1].flatten(-3), X.flatten(-3)
+    for b in range(2):
+        for i in range(3):
+            want = min(int((last[b, i] != Xf[b, t]).sum()) for t in range(4))
+            assert int(got["nearest"][b, i]) == want
+    assert got["ink"] == pytest.approx([got["X"][k].sum().item() / 6 for k in range(3)])
+
+
+@pytest.mark.parametrize("kind", ["gpm", "dkm"])
+def test_authors_thresholds_keep_more_ink_on_the_same_draws(kind):
+    m, X = model(kind).eval(), episodes("bernoulli")
+    mode, authors = _trajectory(m, X, 4, 1, "mode"), _trajectory(m, X, 4, 1, "authors")
+    assert DECODE_RULES["authors"] == (0.05, 0.3)  # the released code's generate()
+    # a lower threshold on the same Bernoulli means can only switch pixels on
+    assert bool((authors["X"][0] >= mode["X"][0]).all())
+    assert authors["raw_norm"] == mode["raw_norm"]
+
+
+def test_bad_rules_say_what_to_do():
+    X = episodes("bernoulli")
+    with pytest.raises(ValueError, match="not one of"):
+        sample_trajectory(model("gpm"), X, 2, 1, rule="median")
+    with pytest.raises(ValueError, match="use rule='mode'"):
+        sample_trajectory(model("gpm", "dmol"), episodes("dmol"), 2, 1, rule="authors")
