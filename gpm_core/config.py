@@ -564,7 +564,7 @@ def load_capacity_config(path, profile: str = "quick") -> dict:
 # --------------------------------------------------------------------------------------
 _DENOISE_TOP = {"experiment", "description", "denoise", "profiles"}
 _DENOISE_FIELDS = {"models", "T", "queries", "iterations", "success_fraction", "test_seed", "corruptions",
-           "table2_levels", "examples", "dkm_fig3", "model_profile", "fig7_levels"}
+           "table2_levels", "examples", "dkm_fig3", "model_profile", "fig7_levels", "decode_threshold"}
 
 
 def load_denoise_config(path, profile: str = "quick") -> dict:
@@ -638,6 +638,11 @@ def load_denoise_config(path, profile: str = "quick") -> dict:
         else:
             need(isinstance(level, (int, float)) and not isinstance(level, bool) and level >= 0,
                  f"{where} = {level!r}: expected a number >= 0")
+    if "decode_threshold" in cfg:  # absent: every read is the decoder's mode (the paper's text)
+        t = cfg["decode_threshold"]
+        need(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1,
+             f"denoise.decode_threshold = {t!r}: expected a number in (0, 1), the Bernoulli mean at which a "
+             f"read's pixel is on (leave it out for the mode)")
     for kind, level in cfg["table2_levels"].items():
         if level not in cfg["corruptions"].get(kind, []):
             raise ConfigError(f"{path}: table2 level {kind} = {level} is not among the swept levels "

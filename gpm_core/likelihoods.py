@@ -38,6 +38,11 @@ class Bernoulli:
     def mode(self, out):
         return (out > 0).to(out.dtype)  # sigmoid(out) > 0.5
 
+    def binarize(self, out, threshold: float):
+        """1 where the mean sigmoid(out) is at least `threshold` (the authors' GPM code decodes
+        its reads with thresholds below the mode's 0.5; `MemoryModel.iterative_read`)."""
+        return (torch.sigmoid(out) >= threshold).to(out.dtype)
+
     def mean(self, out):
         return torch.sigmoid(out)
 

@@ -19,7 +19,7 @@ is per image, in nats.
     write(X) -> state         a dict; state['M'] (B, K, C) is the memory read from
     read(Xq, state, sample=False) -> (out, W)   decoder output and reading weights
     generate(state, n) -> (B, n, C, H, W)        w ~ N(0, I), z = w M, decoded mode
-    iterative_read(Xq, state, n_iters) -> dict   the attractor dynamics with energies
+    iterative_read(Xq, state, n_iters, threshold=None) -> dict   the attractor dynamics with energies
 """
 
 from __future__ import annotations
@@ -191,13 +191,19 @@ class MemoryModel(AutoEncoder):
         return self.likelihood.mode(self.decode(w @ M))
 
     @torch.no_grad()
-    def iterative_read(self, Xq, state, n_iters: int):
+    def iterative_read(self, Xq, state, n_iters: int, threshold: float | None = None):
         """The attractor dynamics (GPM section 2.4, DKM section 3.5): x_{i+1} is the mode of
         p(x | w_{i+1}, M) with w_{i+1} the address of e(x_i). Returns a dict:
         'X' (n_iters + 1, B, T, C, H, W) with X[0] = Xq, 'W' (n_iters, B, T, K), and per
         step i = 1..n_iters the energy of the pair (x_i, w_i), shape (n_iters, B, T):
         'energy' = 'nll' + the model's second term ('residual' for GPM eq. 7, 'kl_w' for
-        DKM eq. 14), 'nll' = -ln p(x_i | w_i, M)."""
+        DKM eq. 14), 'nll' = -ln p(x_i | w_i, M).
+        threshold (Bernoulli only): x_{i+1} is 1 where the decoder's mean is at least
+        `threshold` instead of the mode (the authors' GPM code denoises with 0.1)."""
+        if threshold is not None and not hasattr(self.likelihood, "binarize"):
+            raise ValueError(f"iterative_read: threshold = {threshold!r} binarizes Bernoulli means; the "
+                             f"model's likelihood is {self.cfg.likelihood!r}: leave threshold None (the mode)")
+        to_image = self.likelihood.mode if threshold is None else (lambda o: self.likelihood.binarize(o, threshold))
         outs, codes = [], []
 
         def encode(X):
@@ -206,7 +212,7 @@ class MemoryModel(AutoEncoder):
 
         def decode(Z):
             outs.append(self.decode(Z))
-            return self.likelihood.mode(outs[-1])
+            return to_image(outs[-1])
 
         traj = self._iterate(Xq, state, encode, decode, n_iters)
         X = torch.stack(traj.X)

@@ -133,6 +133,26 @@ def test_cli_writes_an_analysis_artifact(trained, capsys):
     assert after["grid"] == before["grid"] and after["dkm_fig3"] == before["dkm_fig3"]
 
 
+def test_decode_threshold_reaches_every_read_and_the_artifact(trained, capsys):
+    """decode_threshold: the trajectories are `model.iterative_read` with that threshold, and
+    the CLI records it in the artifact's config (absent: the mode, as before)."""
+    model, cfg = load_trained(trained / "results" / "tiny_gpm" / "quick-seed0.json")
+    X, Xq = denoise.queries(load_data(cfg, "test"), 4, 8, "salt_pepper", 0.2, 11)
+    tr = denoise.denoise_trajectories(model, X, Xq, 3, write_seed=5, threshold=0.1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        ref = model.iterative_read(Xq, model.write(X), 3, threshold=0.1)
+    assert torch.equal(tr["X"].float(), ref["X"])
+    results = trained / "results"
+    toml = trained / "threshold.toml"
+    toml.write_text(DENOISE_TOML.replace('experiment = "tiny_denoise"', 'experiment = "tiny_threshold"')
+                    .replace("test_seed = 11", "test_seed = 11\ndecode_threshold = 0.1"))
+    assert main(["denoise", str(toml), "--results-dir", str(results)]) == 0
+    (r,) = load_analyses("tiny_threshold", results)
+    assert r["config"]["decode_threshold"] == 0.1
+    assert "decode_threshold" not in load_denoise_config(trained / "denoise.toml", "quick")
+
+
 def test_model_profile_table_picks_one_profile_per_model(trained, capsys):
     """model_profile = {experiment = profile}: each model's runs of its own profile (here a
     profile that only tiny_dkm has, "other", so a wrong pick cannot pass); the artifact's
@@ -206,6 +226,8 @@ def test_missing_trained_run_says_which_command_trains_it(trained, capsys):
     (("rotation = [30]", "rotation = [[-30, 0, 30]]"), r"a range level is \[lo, hi\]"),
     (("salt_pepper = [0.1, 0.2]", "salt_pepper = [[0.1, 0.2]]"), "for rotation only"),
     (("block = [3]", "block = [-3]"), r"block = -3: expected a number >= 0"),
+    (("test_seed = 11", "test_seed = 11\ndecode_threshold = 1.5"), r"decode_threshold = 1.5: expected a number in \(0, 1\)"),
+    (("test_seed = 11", "test_seed = 11\ndecode_threshold = true"), r"decode_threshold = True: expected a number"),
 ])
 def test_config_errors_name_the_field(tmp_path, edit, message):
     path = tmp_path / "bad.toml"

@@ -133,6 +133,26 @@ def test_write_read_generate_iterative_read(kind):
     torch.testing.assert_close(traj["nll"][0], m.nll(out, traj["X"][1]))
 
 
+@pytest.mark.parametrize("kind", ["gpm", "dkm"])
+def test_iterative_read_with_a_decode_threshold(kind):
+    """threshold t: every state is 1 where the decoder's mean is >= t (checked against a loop
+    of address, read and decode written out here); a lower t switches on a superset of pixels
+    at the first read; a likelihood without Bernoulli means refuses it."""
+    m, X = model(kind).eval(), episodes("bernoulli")
+    torch.manual_seed(1)
+    state = m.write(X)
+    traj = m.iterative_read(X, state, n_iters=2, threshold=0.3)
+    x = X
+    with torch.no_grad():
+        for i in range(2):
+            x = (torch.sigmoid(m.decode(m.address(m.encode(x), state) @ state["M"])) >= 0.3).float()
+            assert torch.equal(traj["X"][i + 1], x)
+    low = m.iterative_read(X, state, n_iters=1, threshold=0.05)["X"][1]
+    assert bool((low >= m.iterative_read(X, state, n_iters=1)["X"][1]).all())
+    with pytest.raises(ValueError, match="leave threshold None"):
+        model(kind, "dmol").iterative_read(episodes("dmol"), {"M": None}, 1, threshold=0.1)
+
+
 def test_memory_parameters_on_top_of_the_nets():
     """GPM adds K C + 1 parameters to the networks (M0, sigma_w; GPM section 3), DKM
     K C + 2 (R0, sigma_u, sigma_w); the VAE's encoder emits 2C numbers instead of C."""

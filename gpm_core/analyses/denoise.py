@@ -9,7 +9,9 @@ in the config (its result JSON `results/<experiment>/<model profile>-seed<seed>.
    model is scored for Table 1: GPM with its writing noise, DKM's posterior mean);
 2. corrupt every image of the episode (`gpm_core.corruptions`) and use the corrupted images
    as queries;
-3. run the attractor dynamics, `model.iterative_read`, for `iterations` steps (GPM: 20);
+3. run the attractor dynamics, `model.iterative_read`, for `iterations` steps (GPM: 20),
+   each read decoded to the mode of the Bernoulli decoder (the papers' text) or, with
+   `decode_threshold`, to the pixels whose mean reaches it (the authors' GPM code: 0.1);
 4. measure the Hamming error of every state against the clean image, and count a
    retrieval as a success when the final error is at most 1 % of the pixels (7 of 784;
    GPM Table 2).
@@ -51,6 +53,8 @@ The analysis TOML:
     block = 12
     rotation = [-45, 45]      # a (lo, hi) range: the angle uniform in it
     gaussian = 0.5
+    decode_threshold = 0.1    # optional: a read's pixel is on where the decoder's mean is at
+                              # least this (the authors' GPM code: 0.1); absent: the mode
     [denoise.dkm_fig3]        # DKM section 4: 15 % salt-and-pepper, 15 iterations, and
     T = 32                    # samples w ~ p(w) refined by the same dynamics; energy of
     n = 20                    # n trajectories each
@@ -113,7 +117,8 @@ CHUNK = 64  # episodes written and read at once; the write noise is seeded per c
 
 
 @torch.no_grad()
-def denoise_trajectories(model, X, Xq, iterations: int, write_seed: int, device="cpu") -> dict:
+def denoise_trajectories(model, X, Xq, iterations: int, write_seed: int, device="cpu",
+                         threshold: float | None = None) -> dict:
     """Write the clean episodes X, read from the corrupted Xq for `iterations` steps.
 
     Returns {"hamming": (iterations + 1, E, T) int64 (step 0 = the query itself),
@@ -121,14 +126,14 @@ def denoise_trajectories(model, X, Xq, iterations: int, write_seed: int, device=
     "energy": (iterations, E, T) float64, "X": (iterations + 1, E, T, C, H, W) uint8}
     on the CPU. Episodes go through in chunks of CHUNK; the model's randomness (GPM's
     writing noise) for the chunk starting at episode s comes from
-    `torch.manual_seed(write_seed + s)`."""
+    `torch.manual_seed(write_seed + s)`. threshold: `model.iterative_read`'s (None: the mode)."""
     ham, ink, energy, states = [], [], [], []
     with torch.random.fork_rng(devices=[d for d in [torch.device(device)] if d.type == "cuda"]):
         for start in range(0, len(X), CHUNK):
             Xc, Xqc = X[start:start + CHUNK].to(device), Xq[start:start + CHUNK].to(device)
             torch.manual_seed(write_seed + start)
             state = model.write(Xc)
-            out = model.iterative_read(Xqc, state, iterations)
+            out = model.iterative_read(Xqc, state, iterations, threshold)
             traj = out["X"]  # (n + 1, B, T, C, H, W)
             ham.append(hamming(traj, Xc.expand_as(traj)).cpu())
             ink.append((traj > 0.5).flatten(-3).sum(-1).cpu())
@@ -201,7 +206,8 @@ def run_denoise(cfg: dict, seed: int, results_dir="results", device="cpu", log=p
                        # what no read at all scores: the corrupted query returned unchanged
                        "query_success_rate": float((query_err <= threshold).double().mean() * 100)}
                 for exp, (model, _) in models.items():
-                    tr = denoise_trajectories(model, X, Xq, cfg["iterations"], cfg["test_seed"] + 7 * T, device)
+                    tr = denoise_trajectories(model, X, Xq, cfg["iterations"], cfg["test_seed"] + 7 * T, device,
+                                              cfg.get("decode_threshold"))
                     row[exp] = {**_summary(tr, threshold), "energy": energy_stats(tr["energy"])}
                 grid.append(row)
                 log(f"T={T:3d} {kind:11s} {str(level):>5}: " + ", ".join(
@@ -242,7 +248,8 @@ def _clean_reads(models, test_set, cfg, threshold, device) -> list[dict]:
         X = test_episodes(test_set, T, max(1, cfg["queries"] // T), cfg["test_seed"] + T)
         row = {"T": T}
         for exp, (model, _) in models.items():
-            tr = denoise_trajectories(model, X, X, cfg["iterations"], cfg["test_seed"] + 7 * T, device)
+            tr = denoise_trajectories(model, X, X, cfg["iterations"], cfg["test_seed"] + 7 * T, device,
+                                      cfg.get("decode_threshold"))
             row[exp] = {**_summary(tr, threshold), "energy": energy_stats(tr["energy"])}
         out.append(row)
     return out
@@ -274,7 +281,7 @@ def _trajectory_images(models, test_set, cfg, kind, level, T, n, seed, device) -
     flat = lambda A: A.reshape(-1, *A.shape[-3:])[:n]  # (E, T, ...) -> (n, ...)
     entry = {"T": T, "level": level, "clean": _pack(flat(X) > 0.5), "query": _pack(flat(Xq) > 0.5)}
     for exp, (model, _) in models.items():
-        tr = denoise_trajectories(model, X, Xq, cfg["iterations"], seed, device)
+        tr = denoise_trajectories(model, X, Xq, cfg["iterations"], seed, device, cfg.get("decode_threshold"))
         steps = tr["X"].shape[0]
         entry[exp] = {"X": _pack(tr["X"].reshape(steps, -1, *tr["X"].shape[-3:])[:, :n]),
                       "energy": tr["energy"].flatten(1)[:, :n].T.tolist(),
@@ -297,10 +304,10 @@ def _dkm_fig3(models, test_set, cfg, device) -> dict:
         with torch.random.fork_rng(devices=[d for d in [torch.device(device)] if d.type == "cuda"]):
             torch.manual_seed(cfg["test_seed"] + 3)
             state = model.write(Xw.to(device))
-            den = model.iterative_read(Xq.to(device), state, iters)
+            den = model.iterative_read(Xq.to(device), state, iters, cfg.get("decode_threshold"))
             torch.manual_seed(cfg["test_seed"] + 4)
             x0 = model.generate(state, min(n, T))
-            smp = model.iterative_read(x0, state, iters)
+            smp = model.iterative_read(x0, state, iters)  # samples: the mode, as DKM section 4
         out[exp] = {
             "denoise": {"energy": den["energy"][:, 0].T.double().tolist(),
                         "hamming": hamming(den["X"][:, 0], X[0].to(device).expand_as(den["X"][:, 0])).T.tolist(),

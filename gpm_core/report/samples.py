@@ -27,7 +27,7 @@ def _decode(model, Z: torch.Tensor, threshold: float | None) -> torch.Tensor:
     out = model.decode(Z)
     if threshold is None:
         return model.likelihood.mode(out)
-    return (model.likelihood.mean(out) >= threshold).to(out.dtype)
+    return model.likelihood.binarize(out, threshold)
 
 
 def _norm_stats(Z: torch.Tensor, R: torch.Tensor, W: torch.Tensor) -> dict:
