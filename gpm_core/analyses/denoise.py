@@ -37,6 +37,8 @@ The analysis TOML:
     iterations = 20
     success_fraction = 0.01   # success: Hamming error <= floor(fraction * pixels)
     test_seed = 4321          # episodes and corruptions
+    decode_threshold = 0.1    # optional: a read's pixel is on where the decoder's mean is at
+                              # least this (the authors' GPM code: 0.1); absent: the mode
     [denoise.corruptions]     # kind -> levels (Figs. 2/8); Table 2 uses table2_levels
     salt_pepper = [0.05, 0.10, 0.15, 0.20]
     block = [6, 9, 12, 15]
@@ -53,8 +55,6 @@ The analysis TOML:
     block = 12
     rotation = [-45, 45]      # a (lo, hi) range: the angle uniform in it
     gaussian = 0.5
-    decode_threshold = 0.1    # optional: a read's pixel is on where the decoder's mean is at
-                              # least this (the authors' GPM code: 0.1); absent: the mode
     [denoise.dkm_fig3]        # DKM section 4: 15 % salt-and-pepper, 15 iterations, and
     T = 32                    # samples w ~ p(w) refined by the same dynamics; energy of
     n = 20                    # n trajectories each
