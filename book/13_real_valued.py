@@ -313,17 +313,21 @@ for w in why:  # the claims of points 2 and 3 below, for every result that exist
 # %% [markdown]
 # ## Reconstructions and samples (GPM Fig. 5)
 #
-# Seed 0 of each `cpu` model, loaded from the state dicts stored in `results/`: one test episode
+# Seed 0 of each `cpu` and `cpu_long` model, loaded from the state dicts stored in `results/`: one test episode
 # of FashionMNIST written to memory, its read-outs (the mean address $\bar W = Z M^+$ for GPM,
 # DKM's posterior mean address) and images generated from the memory ($w \sim \mathcal N(0, I)$).
 # Each image is the DMoL's mean (`real_valued.dmol_mean`); its mode, which the attractor
 # dynamics feed back, picks one mixture component per pixel and is noisier to look at.
 # Nothing is trained here.
 
-# %% mystnb={"figure": {"caption": "GPM Fig. 5 for FashionMNIST, ours: one written test episode (top), then for each cpu model stored in results/ its read-outs and images generated from the memory, each shown as the DMoL's mean (seed 0).", "name": "fig-real-reconstructions"}}
+# %% mystnb={"figure": {"caption": "GPM Fig. 5 for FashionMNIST, ours: one written test episode (top), then for each cpu and cpu_long model stored in results/ its read-outs and images generated from the memory, each shown as the DMoL's mean (seed 0).", "name": "fig-real-reconstructions"}}
 N_SHOW = 16
 torch.manual_seed(0)  # the write noise and the generated w
-panels, missing = real_valued.reconstruction_panels(EXPERIMENTS, N_SHOW, profile="cpu", seed=0)
+panels, missing = {}, []
+for profile in ("cpu", "cpu_long"):  # the 30-minute models, then the 2.5-hour ones
+    p_, m_ = real_valued.reconstruction_panels(EXPERIMENTS, N_SHOW, profile=profile, seed=0)
+    panels.update(p_)
+    missing += m_
 fig = real_valued.fig_reconstructions(panels, N_SHOW)
 plt.show()
 
