@@ -123,17 +123,49 @@ def write(Z: Tensor, R0: Tensor, U0: Tensor, sigma_xi: float, refine: int = 0, *
     definite gives finite wrong numbers, not an error.
     """
     _check_write(Z, R0, U0, sigma_xi, check)
+    K = R0.shape[-2]
     R, U = R0, U0
+    # Addressing needs (R R^T + sigma_xi^2 I)^-1 after every update of R. Each update is rank
+    # one, R' = R + a d^T (a = Sigma_c / Sigma_z, d = Delta), so R' R'^T = R R^T + V S V^T with
+    # V = [a, b], b = R d, S = [[||d||^2, 1], [1, 0]], and the inverse H follows by the Woodbury
+    # identity in O(K^2): no K x K factorisation and no K x K x C product per image. Matrix-vector
+    # products are written with the vector on the left (row @ matrix): batched column products
+    # take a slow path in PyTorch's CPU matmul. For the 128 x 512 memories of the real-valued
+    # models this halves the write's forward and backward time and makes a DKM FashionMNIST
+    # training step about 1.2 times faster (benchmarks/dkm_write.py); 32 x 100 gains little.
+    H = torch.cholesky_inverse(_cholesky(R0 @ R0.mT + sigma_xi**2 * _eye(K, R0)))
     Ws = []
     for t in range(Z.shape[-2]):
-        z = Z[..., t, :]  # (..., C)
-        R_t, U_t = R, U
+        z = Z[..., t, :].unsqueeze(-2)  # (..., 1, C)
+        R_t, U_t, H_t = R, U, H
         for _ in range(1 + refine):
-            w = address(z.unsqueeze(-2), R_t, sigma_xi).squeeze(-2)  # (..., K)
-            R_t, U_t = update(R, U, z, w, sigma_xi)
-        R, U = R_t, U_t
-        Ws.append(w)
+            w = (z @ R_t.mT) @ H_t  # eq. 6 as a row, (..., 1, K)
+            R_t, U_t, H_t = _update_inverse(R, U, H, z, w, sigma_xi)
+        R, U, H = R_t, U_t, H_t
+        Ws.append(w.squeeze(-2))
     return R, U, torch.stack(Ws, dim=-2)
+
+
+def _update_inverse(R: Tensor, U: Tensor, H: Tensor, z: Tensor, w: Tensor, sigma_xi: float):
+    """`update` for a row z (..., 1, C) and its weight w (..., 1, K), also carrying
+    H = (R R^T + sigma_xi^2 I)^-1 to the new mean (Woodbury, see `write`). U and H are
+    symmetric, so w U = (U w)^T."""
+    delta = z - w @ R  # (..., 1, C)
+    sigma_c = w @ U  # (..., 1, K)
+    sigma_z = (w * sigma_c).sum(-1, keepdim=True) + sigma_xi**2  # (..., 1, 1)
+    a = sigma_c / sigma_z  # (..., 1, K)
+    b = delta @ R.mT  # R delta, (..., 1, K)
+    Ha, Hb = a @ H, b @ H
+    # S^-1 + V^T H V with S^-1 = [[0, 1], [1, -||delta||^2]], inverted in closed form
+    s11 = (a * Ha).sum(-1, keepdim=True)
+    s12 = (a * Hb).sum(-1, keepdim=True) + 1.0
+    s22 = (b * Hb).sum(-1, keepdim=True) - delta.square().sum(-1, keepdim=True)
+    det = s11 * s22 - s12 * s12
+    H = H - (Ha.mT * ((s22 * Ha - s12 * Hb) / det) + Hb.mT * ((s11 * Hb - s12 * Ha) / det))
+    H = 0.5 * (H + H.mT)
+    R = R + a.mT * delta
+    U = U - sigma_c.mT * sigma_c / sigma_z
+    return R, U, H
 
 
 def read(W: Tensor, R: Tensor) -> Tensor:

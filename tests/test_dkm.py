@@ -88,6 +88,62 @@ def test_write_conditions_each_row_once_with_the_weights_it_returns():
     assert not torch.allclose(results[0], results[2])
 
 
+def _ridge(z, M, sigma_xi):
+    """argmin ||z - M^T w||^2 + sigma_xi^2 ||w||^2 by lstsq on the stacked system."""
+    K = M.shape[-2]
+    A = torch.cat([M.mT, sigma_xi * torch.eye(K, dtype=M.dtype)], dim=-2)
+    return torch.linalg.lstsq(A, torch.cat([z, torch.zeros(K, dtype=M.dtype)]).unsqueeze(-1)).solution[:, 0]
+
+
+@FEW
+@given(K=st.integers(1, 6), C=st.integers(1, 8), T=st.integers(1, 6),
+       sigma_xi=st.sampled_from([0.1, 0.5, 1.0]), seed=st.integers(0, 2**16))
+def test_write_addresses_each_image_with_the_memory_before_it(K, C, T, sigma_xi, seed):
+    """Algorithm 1, writing: w_t is the ridge address (eq. 6, by lstsq) of z_t in the posterior
+    mean after z_1..z_{t-1} (the batch Kalman update with the weights write returned)."""
+    R0, U0, Z = randn(K, C, seed=seed), random_spd(K, seed + 1), randn(2, T, C, seed=seed + 2)
+    _, _, W = dkm.write(Z, R0, U0, sigma_xi)
+    for b in range(2):
+        for t in range(T):
+            R_t = dkm.update_batch(R0, U0, Z[b, :t], W[b, :t], sigma_xi)[0] if t else R0
+            torch.testing.assert_close(W[b, t], _ridge(Z[b, t], R_t, sigma_xi))
+
+
+def _textbook_write(Z, R0, U0, sigma_xi):
+    """Algorithm 1 as the papers state it: address z_t with the current mean (`address`, a
+    Cholesky solve of R R^T + sigma_xi^2 I), then `update`."""
+    R, U, Ws = R0, U0, []
+    for t in range(Z.shape[-2]):
+        w = dkm.address(Z[..., t:t + 1, :], R, sigma_xi)[..., 0, :]
+        R, U = dkm.update(R, U, Z[..., t, :], w, sigma_xi)
+        Ws.append(w)
+    return R, U, torch.stack(Ws, dim=-2)
+
+
+def test_write_values_and_gradients_equal_the_textbook_loop():
+    K, C, T = 5, 9, 7
+    Z, R0, log_s = randn(3, T, C, seed=4), randn(K, C, seed=5), torch.tensor(0.2, dtype=F64)
+    grads = []
+    for write in (dkm.write, _textbook_write):
+        Zg, Rg, sg = (x.clone().requires_grad_() for x in (Z, R0, log_s))
+        R, U, W = write(Zg, Rg, sg.exp() * torch.eye(K, dtype=F64), 0.7)
+        loss = (R.sin().sum() + U.square().sum() + (W ** 3).sum())
+        grads.append((R, U, W, *torch.autograd.grad(loss, (Zg, Rg, sg))))
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want)
+
+
+def test_write_in_float32_stays_close_to_float64():
+    """The inverse carried through T rank-one updates (Woodbury) does not drift: the memory
+    sizes of GPM appendix C, T = 32 (64 for the smaller), sigma_xi = 1 as in the configs."""
+    for K, C, T in ((32, 100, 64), (128, 512, 32)):
+        Z, R0 = 3 * randn(4, T, C, seed=6), randn(K, C, seed=7)
+        R64, U64, W64 = dkm.write(Z, R0, torch.eye(K, dtype=F64), 1.0)
+        R32, U32, W32 = dkm.write(Z.float(), R0.float(), torch.eye(K), 1.0)
+        for a, b in ((R32, R64), (U32, U64), (W32, W64)):
+            assert ((a.double() - b).norm() / b.norm()).item() < 1e-5
+
+
 @FEW
 @given(K=st.integers(1, 6), C=st.integers(1, 8), T=st.integers(1, 4),
        sigma_xi=st.sampled_from([0.01, 0.5, 2.0]), seed=st.integers(0, 2**16))
