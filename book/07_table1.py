@@ -590,7 +590,7 @@ for r in candidates:  # seed 0 of the cpu run: its first 2,000 steps (the lr_2e-
 # %% [markdown]
 # ## DKM against the VAE floor
 #
-# With the same networks, DKM's bound is below the VAE's on Omniglot but above it on MNIST
+# With the same networks and the `cpu` budget, DKM's bound is below the VAE's on Omniglot but above it on MNIST
 # (the table above). Both bounds are a reconstruction term plus a KL term. DKM's
 # $q(w) = \N(\bar w, \sigma_w^2 I)$ has one trained $\sigma_w$ for every image and every
 # one of the $K$ weights, so its KL splits into a part set by $\sigma_w$ alone,
@@ -630,6 +630,19 @@ for key in ("recon", "kl", "kl_sigma"):
     glue(f"split_long_{key}", long_split[key], display=False)
 assert long_split["recon"] < means[("omniglot", "dkm_resnet", "recon")] - 5  # longer training: reconstruction
 assert long_split["kl_sigma"] > 0.9 * means[("omniglot", "dkm_resnet", "kl_sigma")]  # ... not sigma_w's part
+long_mnist = next((r for r in dkm_split if r["experiment"] == "table1_mnist_dkm_resnet" and r["profile"] == "cpu_long"), None)
+assert long_mnist, "DKM MNIST cpu_long is not in results/ yet: train it (see RETRAIN above)"
+for key in ("recon", "kl", "kl_sigma", "sigma_w2"):
+    glue(f"split_long_mnist_{key}", long_mnist[key], display=False)
+glue("split_long_mnist_nll", long_mnist["recon"] + long_mnist["kl"], display=False)
+glue("split_mnist_vae_nll", nll_split[("mnist", "vae")], display=False)
+# the sentences below: on MNIST the long run gets below the VAE's bound, with a lower
+# reconstruction term and a larger sigma_w (a smaller sigma_w part), its KL still above the VAE's
+assert long_mnist["recon"] + long_mnist["kl"] < nll_split[("mnist", "vae")]
+assert long_mnist["recon"] < means[("mnist", "dkm_resnet", "recon")] - 2
+assert long_mnist["sigma_w2"] > means[("mnist", "dkm_resnet", "sigma_w2")]
+assert long_mnist["kl_sigma"] < means[("mnist", "dkm_resnet", "kl_sigma")] - 2
+assert long_mnist["kl"] > means[("mnist", "vae", "kl")]
 glue("split_u_min", min(r["scale_opt"] for r in dkm_split), display=False)
 glue("split_u_max", max(r["scale_opt"] for r in dkm_split), display=False)
 glue("split_saving", max(r["kl"] - r["kl_rescaled"] for r in dkm_split), display=False)
@@ -651,10 +664,16 @@ assert all(r["kl"] - r["kl_rescaled"] < 1.0 for r in dkm_split)  # the trained s
 # trained model's. A VAE's posterior can leave a dimension it does not use at the prior, at no
 # cost; DKM pays $\sigma_w$'s part for all $K$ weights of every image. This is a property of
 # $q(w)$ as both papers define it (one trained $\sigma_w$), measured here at the `cpu` budget.
-# Four times the training does not change it: the Omniglot `cpu_long` run lowers the
+# Four times the training does not change it on Omniglot: the `cpu_long` run lowers the
 # reconstruction term to {glue:text}`split_long_recon:.1f`, while its KL stays at
 # {glue:text}`split_long_kl:.1f`, {glue:text}`split_long_kl_sigma:.1f` of it the part of
-# $\sigma_w$.
+# $\sigma_w$. On MNIST the `cpu_long` run gets below the VAE's bound
+# ({glue:text}`split_long_mnist_nll:.1f` against {glue:text}`split_mnist_vae_nll:.1f` on these
+# episodes). Its reconstruction term falls to {glue:text}`split_long_mnist_recon:.1f`, and,
+# unlike on Omniglot, $\sigma_w^2$ grows back to {glue:text}`split_long_mnist_sigma_w2:.3f`,
+# so $\sigma_w$'s part of the KL falls to {glue:text}`split_long_mnist_kl_sigma:.1f`; the KL,
+# {glue:text}`split_long_mnist_kl:.1f`, is still above the VAE's. DKM passes the VAE by
+# reconstructing better, with a KL that stays the larger of the two.
 
 # %% [markdown]
 # ## What the number counts

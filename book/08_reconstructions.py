@@ -334,8 +334,9 @@ assert ga[after] > g["ink of the written images"] and da[after] > 1.5 * d["ink o
 
 # %% [markdown]
 # With the authors' thresholds GPM's Omniglot samples end at {glue:text}`gpm_authors_ink:.1f`
-# ink pixels and DKM's at {glue:text}`dkm_authors_ink:.1f`. The rule changes how thick the
-# strokes are, not where they are; the paper's Fig. 3a does not say which rule drew it.
+# ink pixels and DKM's at {glue:text}`dkm_authors_ink:.1f`: the rule sets how much of a
+# sample's uncertain stroke survives each read. The paper's Fig. 3a does not say which rule
+# drew it.
 #
 # ## Figure 6: cosine similarity of the codes written and read
 #
