@@ -200,13 +200,13 @@ for kind in ("gpm", "dkm"):
     w = t["written"]
     prows.append({"model": kind.upper(), "code of": "the written images", "norm / written": 1.0,
                   "cosine(code, read-out)": w["cosine"], "read-out / code": w["norm_ratio"],
-                  "||w||² / K": w["w_sq"] / t["slots"], "ink": t["written_ink"]})
+                  "‖w‖² / K": w["w_sq"] / t["slots"], "ink": t["written_ink"]})
     prows.append({"model": kind.upper(), "code of": "w M, w ~ N(0, I)", "norm / written": t["raw_norm"] / w["code_norm"],
-                  "cosine(code, read-out)": "–", "read-out / code": "–", "||w||² / K": "–", "ink": t["ink"][0]})
+                  "cosine(code, read-out)": "–", "read-out / code": "–", "‖w‖² / K": "–", "ink": t["ink"][0]})
     for k, r in enumerate(t["reads"], start=1):
         prows.append({"model": kind.upper(), "code of": f"the image of read {k - 1}" if k > 1 else "the raw sample",
                       "norm / written": r["code_norm"] / w["code_norm"], "cosine(code, read-out)": r["cosine"],
-                      "read-out / code": r["norm_ratio"], "||w||² / K": r["w_sq"] / t["slots"],
+                      "read-out / code": r["norm_ratio"], "‖w‖² / K": r["w_sq"] / t["slots"],
                       "ink": r["ink_in"]})
 display(Markdown(report.rows_markdown(prows, {k: k for k in prows[0]})))
 gt, gw = panels[("omniglot", "gpm")]["traj"]["mode"], panels[("omniglot", "gpm")]["traj"]["mode"]["written"]
@@ -259,14 +259,14 @@ for (dataset, kind), p in sorted(panels.items()):
     t = p["traj"]["mode"]
     w = t["written"]
     crows.append({"dataset": dataset, "model": LABELS[kind], "profile": p["profile"],
-                  "written ||w||² / K": w["w_sq"] / t["slots"], "prior draw: norm / written": t["raw_norm"] / w["code_norm"],
+                  "written ‖w‖² / K": w["w_sq"] / t["slots"], "prior draw: norm / written": t["raw_norm"] / w["code_norm"],
                   "cosine, written": w["cosine"], "cosine, raw sample": t["reads"][0]["cosine"],
                   "ink, raw": t["ink"][0], f"ink, read {N_READS}": t["ink"][-1], "ink, written": t["written_ink"]})
 display(Markdown(report.rows_markdown(crows, {k: k for k in crows[0]})))
 cmp_ = {(r["dataset"], r["model"]): r for r in crows}
 iid = [r for r in crows if r["model"] == LABELS["gpm_iid"]]
 for r in iid:
-    glue(f"iid_{r['dataset']}_wsq", r["written ||w||² / K"], display=False)
+    glue(f"iid_{r['dataset']}_wsq", r["written ‖w‖² / K"], display=False)
     glue(f"iid_{r['dataset']}_scale", r["prior draw: norm / written"], display=False)
     glue(f"iid_{r['dataset']}_cos", r["cosine, raw sample"], display=False)
     glue(f"iid_{r['dataset']}_raw_ink", r["ink, raw"], display=False)
@@ -274,12 +274,12 @@ for r in iid:
 glue("iid_steps", f"{panels[('omniglot', 'gpm_iid')]['steps']:,}", display=False)
 glue("authors_steps", f"{panels[('omniglot', 'gpm')]['steps']:,}", display=False)
 for dataset in ("omniglot", "mnist"):
-    glue(f"authors_{dataset}_wsq", cmp_[(dataset, "GPM")]["written ||w||² / K"], display=False)
+    glue(f"authors_{dataset}_wsq", cmp_[(dataset, "GPM")]["written ‖w‖² / K"], display=False)
 # the claims below: with the authors' draw GPM's addresses sit far below the prior's scale, with
 # the i.i.d. draw near it, and a prior draw then lands at the written codes' norm; the i.i.d.
 # model's samples are farther from its memory's rows and still lose ink over the reads
-assert all(cmp_[(d_, "GPM")]["written ||w||² / K"] < 0.6 for d_ in ("omniglot", "mnist") if (d_, "GPM") in cmp_)
-assert iid and all(0.75 < r["written ||w||² / K"] < 1.25 and abs(r["prior draw: norm / written"] - 1) < 0.15 for r in iid)
+assert all(cmp_[(d_, "GPM")]["written ‖w‖² / K"] < 0.6 for d_ in ("omniglot", "mnist") if (d_, "GPM") in cmp_)
+assert iid and all(0.75 < r["written ‖w‖² / K"] < 1.25 and abs(r["prior draw: norm / written"] - 1) < 0.15 for r in iid)
 io, go = cmp_[("omniglot", LABELS["gpm_iid"])], cmp_[("omniglot", "GPM")]
 assert io["cosine, raw sample"] < go["cosine, raw sample"] and io[f"ink, read {N_READS}"] < 0.8 * io["ink, raw"]
 
