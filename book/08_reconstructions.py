@@ -138,13 +138,9 @@ assert all(r["ink, reconstruction"] > 0.5 * r["ink, original"] for r in rrows)
 # paper's text defines the reads.
 
 # %% mystnb={"figure": {"caption": "GPM Fig. 3a and DKM Fig. 3b, ours, Omniglot (top) and MNIST (bottom): for each model, eight samples (one per row) decoded from $z = wM$ with $w \\sim \\mathcal N(0, I)$ (left), then five iterative reads (left to right).", "name": "fig-samples"}}
-fig, axes = plt.subplots(len(shown), 2, figsize=(8, 5.2 * len(shown)), squeeze=False)
-for i, dataset in enumerate(shown):
-    for j, kind in enumerate(("gpm", "dkm")):
-        s = panels[(dataset, kind)]["traj"]["mode"]["X"][:, 0, :8]  # (6 states, 8 samples, 1, 28, 28)
-        report.image_grid(axes[i, j], s.transpose(0, 1).reshape(-1, 1, 28, 28), 6,
-                          f"{kind.upper()} on {dataset}: sample, then 5 reads (left to right)")
-fig.tight_layout()
+samples.fig_trajectories([[(panels[(dataset, kind)]["traj"]["mode"]["X"][:, 0],
+                            f"{kind.upper()} on {dataset}: sample, then {N_READS} reads (left to right)")
+                           for kind in ("gpm", "dkm")] for dataset in shown])
 plt.show()
 
 # %%
@@ -299,13 +295,8 @@ assert io["cosine, raw sample"] < go["cosine, raw sample"] and io[f"ink, read {N
 # comparison separates the two draws of $W$ only in what they do to the scale.
 
 # %% mystnb={"figure": {"caption": "Samples of GPM trained with the paper's i.i.d. $q(W)$ (Table 1 row \"GPM (paper's text)\"), Omniglot (left) and MNIST (right), mode decoding: eight draws of $w \\sim \\mathcal N(0, I)$ per panel, then five reads (left to right).", "name": "fig-samples-iid"}}
-iid_shown = [d_ for d_ in ("omniglot", "mnist") if (d_, "gpm_iid") in panels]
-fig, axes = plt.subplots(1, len(iid_shown), figsize=(8, 5.2), squeeze=False)
-for i, dataset in enumerate(iid_shown):
-    s = panels[(dataset, "gpm_iid")]["traj"]["mode"]["X"][:, 0, :8]
-    report.image_grid(axes[0, i], s.transpose(0, 1).reshape(-1, 1, 28, 28), 6,
-                      f"GPM, i.i.d. q(W), on {dataset}")
-fig.tight_layout()
+samples.fig_trajectories([[(panels[(dataset, "gpm_iid")]["traj"]["mode"]["X"][:, 0], f"GPM, i.i.d. q(W), on {dataset}")
+                           for dataset in ("omniglot", "mnist") if (dataset, "gpm_iid") in panels]])
 plt.show()
 
 # %% [markdown]
@@ -318,12 +309,8 @@ plt.show()
 # {numref}`fig-samples-authors`.
 
 # %% mystnb={"figure": {"caption": "GPM samples with the authors' decode thresholds (0.05 for the raw sample, 0.3 for each read), Omniglot (left) and MNIST (right): the same draws of $w$ as the mode samples of the figure above, eight per panel, then five reads (left to right).", "name": "fig-samples-authors"}}
-fig, axes = plt.subplots(1, len(shown), figsize=(8, 5.2), squeeze=False)
-for i, dataset in enumerate(shown):
-    s = panels[(dataset, "gpm")]["traj"]["authors"]["X"][:, 0, :8]
-    report.image_grid(axes[0, i], s.transpose(0, 1).reshape(-1, 1, 28, 28), 6,
-                      f"GPM on {dataset}, authors' thresholds")
-fig.tight_layout()
+samples.fig_trajectories([[(panels[(dataset, "gpm")]["traj"]["authors"]["X"][:, 0], f"GPM on {dataset}, authors' thresholds")
+                           for dataset in shown]])
 plt.show()
 
 # %%

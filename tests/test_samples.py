@@ -84,3 +84,15 @@ def test_bad_rules_say_what_to_do():
         sample_trajectory(model("gpm"), X, 2, 1, rule="median")
     with pytest.raises(ValueError, match="use rule='mode'"):
         sample_trajectory(model("gpm", "dmol"), episodes("dmol"), 2, 1, rule="authors")
+
+
+def test_fig_trajectories_one_panel_per_entry():
+    import matplotlib
+    matplotlib.use("Agg")
+    from gpm_core.report.samples import fig_trajectories
+
+    m, X = model("gpm").eval(), episodes("bernoulli")
+    t = _trajectory(m, X, n=3, n_reads=2)
+    fig = fig_trajectories([[(t["X"][:, 0], "a"), (t["X"][:, 1], "b")], [(t["X"][:, 0], "c")]], n_show=2)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["a", "b", "c"] and fig.get_size_inches()[0] == 8

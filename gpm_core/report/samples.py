@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from . import image_grid
+
 # decode rule -> (threshold of the raw sample z = w M, threshold of every read), on the
 # Bernoulli mean; None means the likelihood's mode (mean > 0.5, the paper's text)
 DECODE_RULES = {"mode": (None, None), "authors": (0.05, 0.3)}
@@ -82,3 +84,21 @@ def sample_trajectory(model, X: torch.Tensor, n: int, n_reads: int, rule: str = 
     return {"X": states, "reads": reads, "written": written, "raw_norm": raw.norm(dim=-1).mean().item(),
             "ink": states.flatten(-3).sum(-1).mean(dim=(1, 2)).tolist(),
             "written_ink": written_flat.sum(-1).mean().item(), "nearest": nearest, "slots": M.shape[-2]}
+
+
+def fig_trajectories(grid: list[list[tuple[torch.Tensor, str]]], n_show: int = 8, height: float = 5.2):
+    """A figure of sample trajectories: `grid` holds rows of (X, title) panels, X one
+    episode's states (n_reads + 1, n, C, H, W) from `sample_trajectory` (its 'X'[:, b]); each
+    panel shows the first `n_show` samples, one per line, the raw sample then each read."""
+    import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
+
+    ncols = max(len(row) for row in grid)
+    fig, axes = plt.subplots(len(grid), ncols, figsize=(8, height * len(grid)), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()  # panels left empty by a shorter row stay blank
+    for i, row in enumerate(grid):
+        for j, (X, title) in enumerate(row):
+            states = X[:, :n_show]  # (steps, n_show, C, H, W)
+            image_grid(axes[i, j], states.transpose(0, 1).reshape(-1, *X.shape[-3:]), X.shape[0], title)
+    fig.tight_layout()
+    return fig
