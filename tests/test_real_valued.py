@@ -483,6 +483,40 @@ def test_width_rows_and_curves_from_results(tmp_path):
     assert list(line.get_ydata()) == pytest.approx([4.5, 4.0]) and list(line.get_xdata()) == pytest.approx([130 / 60, 1600 / 60])
 
 
+def test_width_arm_stands_in_only_for_the_same_training(tmp_path):
+    """The 32-filter arm is the Table 3 `cpu` profile's training: the committed configs agree,
+    so the width study uses that run (its own test-episode count shown); a run whose config
+    drifted from the arm's is refused with the command to run the arm."""
+    from gpm_core.config import to_dict
+    from gpm_core.report.real_valued import fig_width_curves, width_rows
+
+    per_dim = 28 * 28 * math.log(2)
+    folder = tmp_path / "table3_fashion_mnist_gpm"
+    folder.mkdir()
+    config = to_dict(load_config(REPO / "configs" / "table3_fashion_mnist_gpm.toml", "cpu"))
+    metric = lambda v: {"value": v, "unit": "bits/dim", "sd": 0.1, "n": 312}  # noqa: E731
+    doc = {"schema": RESULT_SCHEMA, "experiment": "table3_fashion_mnist_gpm", "profile": "cpu", "seed": 0,
+           "model": "gpm", "dataset": "fashion_mnist", "steps": 1200, "train_time_s": 1500.0, "config": config,
+           "metrics": {"bits_per_dim": metric(3.6), "bits_per_dim_iid": metric(3.9)},
+           "data": {"train": {"image_shape": [1, 28, 28]}},
+           "test_curve": [{"step": 1200, "train_time_s": 1500.0, "nll_cond": 3.5 * per_dim}]}
+    (folder / "cpu-seed0.json").write_text(json.dumps(doc))
+    (folder / "cpu-seed1.json").write_text(json.dumps({**doc, "seed": 1, "metrics": {"bits_per_dim": metric(9.0)}}))
+    rows = {r["arm"]: r for r in width_rows(results_dir=tmp_path)}
+    r = rows["filters_32"]
+    assert (r["status"], r["bits_per_dim"], r["bits_per_dim_iid"], r["test_episodes"]) == ("run", 3.6, 3.9, 312)
+    assert r["source"] == "`table3_fashion_mnist_gpm` `cpu` seed 0" and r["best_curve"] == pytest.approx(3.5)
+    assert all(rows[a]["status"] == "not run yet" for a in ("filters_16", "filters_64", "filters_256"))
+    (line,) = fig_width_curves(results_dir=tmp_path).axes[0].get_lines()
+    assert list(line.get_ydata()) == pytest.approx([3.5])
+
+    config["train"]["lr"] = 1e-3  # the Table 3 profile changed: its run no longer stands in
+    for seed in (0, 1):
+        (folder / f"cpu-seed{seed}.json").write_text(json.dumps({**doc, "seed": seed, "config": config}))
+    with pytest.raises(ValueError, match="--profile filters_32"):
+        width_rows(results_dir=tmp_path)
+
+
 def test_bits_table_reports_both_draws_and_the_missing_seeds(tmp_path):
     """Table 3's rows: a GPM trained with the shared draw shows its i.i.d. score (the bound)
     beside it; a DKM trained with the i.i.d. draw is its own bound; missing seeds and profiles

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..artifacts import REPO, load_results
-from ..config import load_config, profiles
+from ..config import config_from_dict, load_config, profiles, to_dict
 from ..models import build_model
 from . import RESULTS, finished_groups, fmt_mean_sd, group_runs, image_grid, model_and_episode, seed_summary
 from .paper_numbers import TABLE1, TABLE3
@@ -167,42 +167,74 @@ def width_arms(experiment: str = WIDTH_STUDY) -> list[str]:
     return sorted(arms, key=lambda a: int(a.split("_")[1]))
 
 
+# Arms whose training is that of a run made for another table (the resolved config's model,
+# data and train sections and its curve episodes are equal; only the number of final test
+# episodes differs): the width study uses that run, unless the arm was run itself.
+WIDTH_STAND_INS = {"filters_32": ("table3_fashion_mnist_gpm", "cpu")}
+
+
+def width_runs(experiment: str = WIDTH_STUDY, results_dir=RESULTS) -> dict[str, dict]:
+    """arm -> the run (lowest seed) of each arm of the width study that has one: the arm's
+    own, else the run of `WIDTH_STAND_INS` after checking that it trained exactly as the arm
+    would (ValueError if the two configs have drifted apart: then run the arm)."""
+    stand_ins = {arm: ref for arm, ref in WIDTH_STAND_INS.items() if experiment == WIDTH_STUDY}
+    groups = group_runs(results_dir, experiments=[experiment, *(e for e, _ in stand_ins.values())])
+    out = {}
+    for arm in width_arms(experiment):
+        runs = groups.get((experiment, arm)) or groups.get(stand_ins.get(arm), [])
+        if not runs:
+            continue
+        run = min(runs, key=lambda r: r["seed"])
+        if run["experiment"] != experiment:
+            _check_same_training(load_config(REPO / "configs" / f"{experiment}.toml", arm), run)
+        out[arm] = run
+    return out
+
+
+def _check_same_training(cfg, run: dict) -> None:
+    arm, other = to_dict(cfg), to_dict(config_from_dict(run["config"]))
+    same = all(arm[s] == other[s] for s in ("model", "data", "train")) and all(
+        arm["eval"][k] == other["eval"][k] for k in ("seed", "curve_episodes", "batch_size"))
+    if not same:
+        raise ValueError(f"{run['experiment']} {run['profile']} no longer trains as {cfg.experiment} "
+                         f"{cfg.profile}: run the arm ({command(cfg.experiment, cfg.profile)})")
+
+
 def width_rows(experiment: str = WIDTH_STUDY, results_dir=RESULTS) -> list[dict]:
     """One row per arm of the width study (equal training time, `configs/<experiment>.toml`):
     filters, steps, the wall time per step the config planned (from its measured step time)
     and the one the run took, the final bits/dim with the draw of W trained with and with the
-    i.i.d. q(W) (the bound), the best point of the test curve; an arm not run says so, with
-    its command."""
-    groups = group_runs(results_dir, experiments=[experiment])
+    i.i.d. q(W) (the bound) and the number of test episodes they average, the best point of
+    the test curve, the run used (`source`); an arm not run says so, with its command."""
+    runs = width_runs(experiment, results_dir)
     rows = []
     for arm in width_arms(experiment):
         cfg = load_config(REPO / "configs" / f"{experiment}.toml", arm)
-        runs = groups.get((experiment, arm), [])
         row = {"arm": arm, "filters": cfg.model.filters, "steps": cfg.train.steps,
                "planned": cfg.description, "command": f"`{command(experiment, arm)}`"}
-        if not runs:
+        if arm not in runs:
             rows.append({**row, "status": "not run yet"})
             continue
-        r = min(runs, key=lambda run: run["seed"])  # one seed per arm
+        r = runs[arm]
         _, curve = bits_curve(r)
         rows.append({**row, "status": "run", "seed": r["seed"],
+                     "source": f"`{r['experiment']}` `{r['profile']}` seed {r['seed']}",
                      "s_per_step": r["train_time_s"] / r["steps"], "train_min": r["train_time_s"] / 60,
                      "bits_per_dim": r["metrics"]["bits_per_dim"]["value"],
                      "bits_per_dim_iid": r["metrics"].get("bits_per_dim_iid", {}).get("value"),
+                     "test_episodes": r["metrics"]["bits_per_dim"]["n"],
                      "best_curve": min(curve) if curve else None})
     return rows
 
 
 def fig_width_curves(experiment: str = WIDTH_STUDY, results_dir=RESULTS, levels: dict[str, float] | None = None):
     """The width study's test curves: bits/dim on the curve episodes against training minutes,
-    one line per arm (one seed), with horizontal reference `levels` {label: bits/dim}."""
+    one line per arm (one seed, `width_runs`), with horizontal reference `levels` {label: bits/dim}."""
     import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw
 
-    groups = group_runs(results_dir, experiments=[experiment])
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    for arm in width_arms(experiment):
-        for r in sorted(groups.get((experiment, arm), []), key=lambda run: run["seed"])[:1]:
-            ax.plot(*bits_curve(r), marker=".", lw=1, label=f"{arm.split('_')[1]} filters")
+    for arm, r in width_runs(experiment, results_dir).items():
+        ax.plot(*bits_curve(r), marker=".", lw=1, label=f"{arm.split('_')[1]} filters")
     return _finish_bits_axes(fig, ax, levels, None if ax.lines else "no arm of the width study run yet")
 
 
