@@ -137,6 +137,26 @@ def test_dkm_capacity_matches_direct_evaluate(results, tmp_path):
     assert all(0 < r["ratio_W0"] <= r["ratio_max"] and 0 < r["ratio_M"] <= r["ratio_max"] for r in div)
 
 
+def test_dkm_growth_rows_split_the_change_by_hand():
+    """The change of the bound from the shortest to the longest episode is split into its
+    terms, and the reconstruction's change at the first length holding every distinct image."""
+    def cell(n_cls, L, distinct, recon, kl):
+        return {"classes": n_cls, "L": L, "distinct_images": distinct, "recon": {"mean": recon},
+                "kl_w": {"mean": kl}, "nll_cond": {"mean": recon + kl}}
+
+    grid = [(10, 10.0), (25, 25.0), (50, 40.0), (200, 40.0)]  # 8 classes: all 40 images from L = 50
+    seed0 = [cell(8, L, d, r, k) for (L, d), r, k in zip(grid, (10, 14, 20, 23), (7, 7, 6, 5))]
+    seed1 = [cell(8, L, d, r, k) for (L, d), r, k in zip(grid, (12, 16, 22, 29), (7, 7, 6, 5))]
+    analysis = {"rows": [{"model": "dkm", "cells": seed0}, {"model": "dkm", "cells": seed1}]}
+    (row,) = report_capacity.dkm_growth_rows(analysis)
+    # means over the seeds: recon 11, 15, 21, 26; KL 7, 7, 6, 5
+    assert (row["model"], row["classes"], row["distinct_first"], row["distinct"], row["L_full"]) == ("DKM", 8, 10, 40, 50)
+    assert row["recon"] == pytest.approx(26 - 11) and row["kl"] == pytest.approx(5 - 7)
+    assert row["nll"] == pytest.approx(row["recon"] + row["kl"])
+    assert (row["recon_distinct"], row["recon_repeat"]) == (pytest.approx(21 - 11), pytest.approx(26 - 21))
+    assert row["seeds"] == 2 and isinstance(row["distinct"], int)
+
+
 def test_fig4_analysis_end_to_end(results):
     cfg = capacity_config(__import__("tomllib").loads(FIG4_TOML), "quick")
     art = json.loads(capacity.analyse(cfg, results_dir=results).read_text())

@@ -161,14 +161,15 @@ def fig_samples_grid(storage: dict):
     return grid_figure(torch.stack(cols, 1), [f"read {i}" if i else "sample" for i in s["iters"]] + ["nearest"])
 
 
-def dkm_curves(analysis: dict) -> dict:
+def dkm_curves(analysis: dict, term: str = "nll_cond") -> dict:
     """(model, classes) -> {"L": [...], "mean": [...], "sd": [...], "seeds": n}: the mean over
-    model seeds of each seed's mean nll_cond, and the sd over seeds."""
+    model seeds of each seed's mean `term` (nll_cond, or its parts recon and kl_w), and the sd
+    over seeds."""
     acc: dict = {}
     for row in analysis["rows"]:
         for cell in row["cells"]:
             acc.setdefault((row["model"], cell["classes"]), {}).setdefault(cell["L"], []).append(
-                cell["nll_cond"]["mean"])
+                cell[term]["mean"])
     out = {}
     for key, by_L in sorted(acc.items()):
         Ls = sorted(by_L)
@@ -176,6 +177,33 @@ def dkm_curves(analysis: dict) -> dict:
         out[key] = {"L": Ls, "mean": [m for m, _ in stats], "sd": [sd for _, sd in stats],
                     "seeds": len(by_L[Ls[0]])}
     return out
+
+
+def _count(x: float):
+    """A mean count as an int when it is one (every episode of the cell had that many)."""
+    return int(x) if float(x).is_integer() else x
+
+
+def dkm_growth_rows(analysis: dict) -> list[dict]:
+    """Where DKM Fig. 2's change from the shortest to the longest episode comes from, one row
+    per (model, classes): the change of the bound and of its two terms (reconstruction, KL of
+    the addresses), and the reconstruction's change split at `L_full`, the first length whose
+    episodes hold every distinct test image of their classes (`distinct`, the most an episode
+    of that many classes can hold): `recon_distinct` while the distinct images grow (shortest
+    L to L_full), `recon_repeat` while the same images are written again (L_full to longest)."""
+    curves = {t: dkm_curves(analysis, t) for t in ("nll_cond", "recon", "kl_w")}
+    distinct = {(c["classes"], c["L"]): c["distinct_images"] for c in analysis["rows"][0]["cells"]}
+    rows = []
+    for (model, n_cls), cv in curves["nll_cond"].items():
+        Ls = cv["L"]
+        most = max(distinct[(n_cls, L)] for L in Ls)
+        full = next(i for i, L in enumerate(Ls) if distinct[(n_cls, L)] == most)
+        rec, kl = curves["recon"][(model, n_cls)]["mean"], curves["kl_w"][(model, n_cls)]["mean"]
+        rows.append({"model": model.upper(), "classes": n_cls, "distinct_first": _count(distinct[(n_cls, Ls[0])]),
+                     "distinct": _count(most), "L_full": Ls[full], "nll": cv["mean"][-1] - cv["mean"][0],
+                     "recon": rec[-1] - rec[0], "kl": kl[-1] - kl[0], "recon_distinct": rec[full] - rec[0],
+                     "recon_repeat": rec[-1] - rec[full], "seeds": cv["seeds"]})
+    return rows
 
 
 def fig_dkm_fig2(analyses: list[dict], off_scale: float = 10.0):
