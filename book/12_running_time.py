@@ -76,7 +76,7 @@ for d in (fig3b, steps):
 # One iteration is the step of `python -m gpm_core train`: the forward pass, the loss read on
 # the host, backward, gradient clipping and the Adam update, for the networks and memory of
 # the binarized-Omniglot configs (`configs/table1_omniglot_{gpm,dkm}.toml`: 16 filters,
-# $C = 100$, 7 Ben-Cohen steps for GPM, Cholesky solves for DKM), on random binary episodes.
+# $C = 100$, 7 Ben-Cohen steps for GPM, rank-one Woodbury updates for DKM), on random binary episodes.
 # Beside it we time the **memory path alone**: writing, addressing, sampling $W$, reading
 # $WM$ and the KL terms, forward and backward, on random codes and without the networks,
 # because that is where the two models differ.
@@ -170,8 +170,10 @@ for name, value in numbers.items():
 # proportional to the number of images (each is encoded once and decoded twice), so on a CPU
 # the training steps of **both** grow about linearly in $T$: there the networks, not the
 # memory, dominate. What separates the models is the memory path. DKM writes an episode by
-# $T$ sequential updates, each with a Cholesky solve of a $K \times K$ system, forward and
-# backward, so its memory path grows in proportion to $T$; GPM writes and reads with a fixed
+# $T$ sequential updates, each addressing one image against the current memory and updating
+# the mean, the covariance and the inverse it addresses with (a rank-one Woodbury update of
+# $K \times K$ matrices, `gpm_core.dkm.write`), forward and backward, so its memory path
+# grows in proportion to $T$; GPM writes and reads with a fixed
 # number of batched matrix products (7 Ben-Cohen steps per pseudo-inverse), and at these
 # sizes its memory path barely changes with $T$. That is the gap the paper's GPU plot shows
 # for the whole iteration: on a GPU the networks' work is spread over the $BT$ images and the
