@@ -86,6 +86,38 @@ def sample_trajectory(model, X: torch.Tensor, n: int, n_reads: int, rule: str = 
             "written_ink": written_flat.sum(-1).mean().item(), "nearest": nearest, "slots": M.shape[-2]}
 
 
+@torch.no_grad()
+def knn_votes(images: torch.Tensor, ref_images: torch.Tensor, ref_labels: torch.Tensor, k: int = 10,
+              chunk: int = 8192) -> dict:
+    """Label `images` (N, ...) by their k nearest reference images (M, ...) with labels (M,):
+    squared Euclidean distance between the flattened pixels (for binary images, the Hamming
+    distance). Returns 'label' (N,), the majority label of the k neighbours (ties: the
+    smallest label); 'agreement' (N,), the share of the k carrying it; 'distance' (N,), the
+    distance to the nearest. An image that looks like a digit sits among training images of
+    one class (agreement near 1); one that looks like none has neighbours of mixed classes."""
+    A = images.flatten(1).float()
+    a2 = A.square().sum(1, keepdim=True)
+    best_d = A.new_full((len(A), 0), 0.0)
+    best_l = torch.zeros(len(A), 0, dtype=torch.long)
+    for s in range(0, len(ref_images), chunk):
+        B = ref_images[s:s + chunk].flatten(1).float()
+        d = (a2 - 2 * A @ B.T + B.square().sum(1)).clamp_min(0)
+        d, lab = torch.cat([best_d, d], 1), torch.cat([best_l, ref_labels[s:s + chunk].expand(len(A), -1)], 1)
+        best_d, idx = d.topk(min(k, d.shape[1]), dim=1, largest=False)
+        best_l = lab.gather(1, idx)
+    counts = torch.nn.functional.one_hot(best_l, int(ref_labels.max()) + 1).sum(1)  # (N, classes)
+    return {"label": counts.argmax(1), "agreement": counts.max(1).values.float() / best_l.shape[1],
+            "distance": best_d[:, 0]}
+
+
+def shuffle_pixels(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image (N, C, H, W) with its pixels put in a random order: the same ink, no shape
+    (the control of `knn_votes`)."""
+    flat = images.flatten(1)
+    order = torch.rand(flat.shape, generator=generator).argsort(1)
+    return flat.gather(1, order.to(flat.device)).view_as(images)
+
+
 def fig_trajectories(grid: list[list[tuple[torch.Tensor, str]]], n_show: int = 8, height: float = 5.2):
     """A figure of sample trajectories: `grid` holds rows of (X, title) panels, X one
     episode's states (n_reads + 1, n, C, H, W) from `sample_trajectory` (its 'X'[:, b]); each
