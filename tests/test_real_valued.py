@@ -556,3 +556,36 @@ def test_bits_table_reports_both_draws_and_the_missing_seeds(tmp_path):
     assert len(fig.axes[0].get_lines()) == 3 + 1  # one line per run, one per level
     assert fig.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(4.4)
     assert fig_reconstructions({}, 4).axes[0].texts  # no model stored: a figure that says so
+
+
+@pytest.mark.parametrize("kind", ["gpm", "dkm"])
+def test_generated_images_read_iteratively_by_hand(kind):
+    """The reads of the generated images re-address the code of the current image and decode
+    the DMoL's mean, as a plain loop does; 'nearest' is the squared error per pixel to the
+    closest written image, computed by brute force."""
+    from test_models import episodes, model as tiny_model
+
+    from gpm_core.report.real_valued import dmol_mean, reconstructions_and_samples
+
+    m, X = tiny_model(kind, "dmol").eval(), episodes("dmol", B=1, T=4)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        res = reconstructions_and_samples(m, X, 5, n_reads=2)
+        torch.manual_seed(3)
+        state = m.write(X)
+        w = torch.randn(1, 5, state["M"].shape[1])
+        x = dmol_mean(m.likelihood, m.decode(w @ state["M"]))
+        loop = [x]
+        for _ in range(2):
+            x = dmol_mean(m.likelihood, m.decode(m.address(m.encode(x), state) @ state["M"]))
+            loop.append(x)
+    assert torch.allclose(res["generated"], loop[0][0]) and torch.allclose(res["generated_read"], loop[-1][0])
+    for got, images in zip(res["nearest"], loop):
+        brute = [min(((g - x_t) ** 2).mean().item() for x_t in X[0]) for g in images[0]]
+        assert got == pytest.approx(sum(brute) / len(brute), rel=1e-5)
+    for got, images in zip(res["spread"], loop):
+        pairs = [((a - b) ** 2).mean().item() for i, a in enumerate(images[0]) for j, b in enumerate(images[0]) if i != j]
+        assert got == pytest.approx(sum(pairs) / len(pairs), rel=1e-5)
+    torch.manual_seed(3)
+    plain = reconstructions_and_samples(m, X, 5)
+    assert "generated_read" not in plain and len(plain["nearest"]) == 1 and plain["n_reads"] == 0

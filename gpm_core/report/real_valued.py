@@ -306,26 +306,51 @@ def dmol_mean(likelihood, out: torch.Tensor) -> torch.Tensor:
     return ((pi.unsqueeze(-3) * centres).sum(-4) + 1) / 2
 
 
+def _spread(images: torch.Tensor) -> float:
+    """Mean squared error per pixel between two different images of (N, C, H, W)."""
+    flat = images.flatten(1)
+    d = ((flat[:, None] - flat[None]) ** 2).mean(-1)
+    return (d.sum() / (len(flat) * (len(flat) - 1))).item()
+
+
 @torch.no_grad()
-def reconstructions_and_samples(model, X: torch.Tensor, n_samples: int) -> dict:
+def reconstructions_and_samples(model, X: torch.Tensor, n_samples: int, n_reads: int = 0) -> dict:
     """For one written test episode X (1, T, C, H, W): the read-outs of the written images
     (W the mean address; GPM Fig. 5) and `n_samples` images generated from the memory
     (w ~ N(0, I) decoded, GPM section 3.3), both shown as the DMoL's mean (`dmol_mean`).
-    Values in [0, 1]."""
+    With n_reads, also the generated images after n_reads iterative reads ('generated_read';
+    GPM 3.3: "the generated images will be improved via iterative reading"): each read
+    addresses the code of the current image, w = address(e(x), M), and decodes w M to the
+    DMoL's mean (DKM 3.5 feeds back the mean of a real-valued likelihood). For the raw images
+    and after each read: 'nearest', the mean over the generated images of the squared error
+    per pixel to the closest written image; 'spread', the mean squared error per pixel between
+    two of the generated images (their diversity; 'written_spread' is that of the written
+    images). Values in [0, 1]."""
     state = model.write(X)
     out, _ = model.read(X, state)
     M = state["M"]  # (1, K, C)
     w = torch.randn(1, n_samples, M.shape[1], dtype=M.dtype, device=M.device)
-    return {"written": X[0], "read": dmol_mean(model.likelihood, out)[0],
-            "generated": dmol_mean(model.likelihood, model.decode(w @ M))[0]}
+    images = [dmol_mean(model.likelihood, model.decode(w @ M))]
+    for _ in range(n_reads):
+        W = model.address(model.encode(images[-1]), state)
+        images.append(dmol_mean(model.likelihood, model.decode(W @ M)))
+    written = X.flatten(2)  # (1, T, P)
+    nearest = [((x.flatten(2)[0][:, None] - written[0][None]) ** 2).mean(-1).min(-1).values.mean().item()
+               for x in images]
+    res = {"written": X[0], "read": dmol_mean(model.likelihood, out)[0], "generated": images[0][0],
+           "nearest": nearest, "spread": [_spread(x[0]) for x in images], "written_spread": _spread(X[0]),
+           "n_reads": n_reads}
+    if n_reads:
+        res["generated_read"] = images[-1][0]
+    return res
 
 
 def reconstruction_panels(experiments, n_show: int, profile: str = "cpu", seed: int = 0,
-                          results_dir=RESULTS) -> tuple[dict[str, dict], list[str]]:
-    """({label: `reconstructions_and_samples` of the model}, [what is missing, with its
-    command]) for the run `profile`-seed`seed` of each experiment, from the state_dict stored
-    beside its result (`report.model_and_episode`: the first fixed test episode). Seed the
-    RNG first: the write noise and the generated w are random."""
+                          results_dir=RESULTS, n_reads: int = 0) -> tuple[dict[str, dict], list[str]]:
+    """({label: `reconstructions_and_samples` of the model, n_reads reads of the generated
+    images}, [what is missing, with its command]) for the run `profile`-seed`seed` of each
+    experiment, from the state_dict stored beside its result (`report.model_and_episode`: the
+    first fixed test episode). Seed the RNG first: the write noise and the generated w are random."""
     panels, missing = {}, []
     for exp in experiments:
         run = next((r for r in load_results(exp, results_dir=results_dir)
@@ -336,7 +361,8 @@ def reconstruction_panels(experiments, n_show: int, profile: str = "cpu", seed: 
                            if run else "not run yet") + f"; `{command(exp, profile).replace('--seed N', f'--seed {seed}')}`")
             continue
         model, cfg, X = model_and_episode(run)  # X: the first test episode (1, T, C, H, W)
-        panels[f"{cfg.model.kind.upper()} ({profile}, seed {seed})"] = reconstructions_and_samples(model, X, n_show)
+        panels[f"{cfg.model.kind.upper()} ({profile}, seed {seed})"] = reconstructions_and_samples(
+            model, X, n_show, n_reads)
     return panels, missing
 
 
@@ -354,6 +380,8 @@ def fig_reconstructions(panels: dict[str, dict], n_show: int):
     rows = [("written test images", next(iter(panels.values()))["written"])]
     for label, p in panels.items():
         rows += [(f"{label}: read from memory", p["read"]), (f"{label}: generated", p["generated"])]
+        if "generated_read" in p:
+            rows.append((f"{label}: generated, after {p['n_reads']} reads", p["generated_read"]))
     fig, axes = plt.subplots(len(rows), 1, figsize=(n_show * 0.55, 0.75 * len(rows) + 0.4))
     for ax, (title, images) in zip(axes, rows):
         image_grid(ax, images[:n_show], nrow=n_show, title=title)
