@@ -192,7 +192,8 @@ def test_fashion_mnist_cpu_profiles_carry_the_recipe_within_their_time(model):
 def test_width_study_arms_get_equal_training_time():
     """16/32/64/256 filters, each about 1,600 s of training (steps x the wall time per step its
     description gives, measured), the same data, scoring and recipe, which is the GPM `cpu`
-    profile's; only the width and the step budget differ."""
+    profile's; only the width and the step budget differ, except the 256-filter arm's lr
+    (GPM C's 5e-4) and capped alpha, which its config explains (2e-3 was measured not to train)."""
     import re
 
     from gpm_core.config import profiles, to_dict
@@ -210,8 +211,12 @@ def test_width_study_arms_get_equal_training_time():
         cfg = load_config(path, arm)
         d, t = to_dict(cfg), cfg.train
         assert cfg.model.filters == int(arm.split("_")[1])
-        assert {k for k in d["model"] if d["model"][k] != base["model"][k]} == ({"filters"} if arm != "filters_32" else set())
-        assert {k for k in d["train"] if d["train"][k] != base["train"][k]} <= budget
+        wide = arm == "filters_256"
+        assert {k for k in d["model"] if d["model"][k] != base["model"][k]} == (
+            set() if arm == "filters_32" else {"filters", "alpha_cap"} if wide else {"filters"})
+        assert {k for k in d["train"] if d["train"][k] != base["train"][k]} <= budget | ({"lr"} if wide else set())
+        if wide:
+            assert d["model"]["alpha_cap"] is True and t.lr == 5e-4 and "lr 5e-4, capped alpha" in cfg.description
         assert d["data"] == base["data"] and d["eval"] == base["eval"]
         assert abs(4 * t.lr_decay_every - t.steps) <= 2 and 11 <= t.steps // t.eval_every <= 12
         step_s = float(re.search(r"\(([\d.]+) s each\)", cfg.description).group(1))
