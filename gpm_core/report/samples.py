@@ -93,8 +93,9 @@ def knn_votes(images: torch.Tensor, ref_images: torch.Tensor, ref_labels: torch.
     squared Euclidean distance between the flattened pixels (for binary images, the Hamming
     distance). Returns 'label' (N,), the majority label of the k neighbours (ties: the
     smallest label); 'agreement' (N,), the share of the k carrying it; 'distance' (N,), the
-    distance to the nearest. An image that looks like a digit sits among training images of
-    one class (agreement near 1); one that looks like none has neighbours of mixed classes."""
+    distance to the nearest. book/08_reconstructions reads the distance against a real test
+    image's and against `shuffle_pixels` noise's; the agreement is no such measure (MNIST-like
+    noise has neighbours of one class too: the digits with the least ink)."""
     A = images.flatten(1).float()
     a2 = A.square().sum(1, keepdim=True)
     best_d = A.new_full((len(A), 0), 0.0)
