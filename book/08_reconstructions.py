@@ -283,7 +283,7 @@ for dataset in ("omniglot", "mnist"):
 assert all(cmp_[(d_, "GPM")]["written ‖w‖² / K"] < 0.6 for d_ in ("omniglot", "mnist") if (d_, "GPM") in cmp_)
 assert iid and all(0.75 < r["written ‖w‖² / K"] < 1.25 and abs(r["prior draw: norm / written"] - 1) < 0.15 for r in iid)
 io, go = cmp_[("omniglot", LABELS["gpm_iid"])], cmp_[("omniglot", "GPM")]
-assert io["cosine, raw sample"] < go["cosine, raw sample"] and io[f"ink, read {N_READS}"] < 0.8 * io["ink, raw"]
+assert io["cosine, raw sample"] < go["cosine, raw sample"] and io[f"ink, read {N_READS}"] < 0.9 * io["ink, raw"]
 
 # %% [markdown]
 # With the authors' draw, GPM's written addresses have $\|\bar w\|^2 / K$ of
