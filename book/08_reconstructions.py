@@ -336,27 +336,25 @@ assert ga[after] > g["ink of the written images"] and da[after] > 1.5 * d["ink o
 #
 # Whether a sample "looks like" a digit is a judgement; one number that stands for it is the
 # distance from the sample to the nearest of the 60,000 training digits (Hamming distance,
-# `report.samples.knn_votes`), read between two levels measured the same way: a real test
+# `report.samples.nearest_distance`), read between two levels measured the same way: a real test
 # digit (the written episode) and the same sample with its pixels shuffled (same ink, no
 # shape, `report.samples.shuffle_pixels`). The *share of the way to noise* is
 # (sample − test digit) / (shuffled − test digit): 0 for a sample as close to some training
-# digit as a real digit is, 1 for one no closer than noise. (The classes of the nearest
-# neighbours are no measure here: shuffled noise also has neighbours of one class, its
-# nearest digits being the ones with the least ink.)
+# digit as a real digit is, 1 for one no closer than noise.
 
 # %%
 mnist = [(kind, p) for (dataset, kind), p in sorted(panels.items()) if dataset == "mnist"]
 reference = load_images("mnist", "train", mnist[0][1]["data"]) if mnist else None
 nrows = []
 for kind, p in mnist:
-    test_d = samples.knn_votes(p["X"], reference.images, reference.labels, k=1)["distance"].mean().item()
+    test_d = samples.nearest_distance(p["X"], reference.images).mean().item()
     sets = {"raw sample": p["traj"]["mode"]["X"][0, 0], f"after {N_READS} reads": p["traj"]["mode"]["X"][-1, 0]}
     if "authors" in p["traj"] and kind != "dkm":
         sets[f"after {N_READS} reads, authors' thresholds"] = p["traj"]["authors"]["X"][-1, 0]
     for name, imgs in sets.items():
-        d = samples.knn_votes(imgs, reference.images, reference.labels, k=1)["distance"].mean().item()
+        d = samples.nearest_distance(imgs, reference.images).mean().item()
         noise = samples.shuffle_pixels(imgs, torch.Generator().manual_seed(0))
-        d_noise = samples.knn_votes(noise, reference.images, reference.labels, k=1)["distance"].mean().item()
+        d_noise = samples.nearest_distance(noise, reference.images).mean().item()
         nrows.append({"model": LABELS[kind], "profile": p["profile"], "images": f"{N_SAMPLES} samples, {name}",
                       "ink": imgs.flatten(1).sum(1).mean().item(), "to the nearest training digit": d,
                       "a test digit": test_d, "shuffled": d_noise, "share of the way to noise": (d - test_d) / (d_noise - test_d)})

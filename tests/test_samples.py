@@ -98,31 +98,23 @@ def test_fig_trajectories_one_panel_per_entry():
     assert titles == ["a", "b", "c"] and fig.get_size_inches()[0] == 8
 
 
-def test_knn_votes_against_a_brute_force_numpy_loop():
-    """Neighbours, majority label, agreement and nearest distance equal a plain loop over the
-    reference set (real-valued pixels: no ties), whatever the chunk size; binary images get
-    their Hamming distance; a reference image is its own nearest neighbour."""
-    from gpm_core.report.samples import knn_votes
+def test_nearest_distance_against_a_brute_force_numpy_loop():
+    """The distance to the nearest reference image equals a plain loop over the reference set,
+    whatever the chunk size; binary images get their Hamming distance; a reference image is at
+    distance 0 from itself."""
+    from gpm_core.report.samples import nearest_distance
 
     g = torch.Generator().manual_seed(0)
-    ref, labels = torch.rand(300, 1, 4, 4, generator=g), torch.randint(0, 5, (300,), generator=g)
-    query = torch.rand(20, 1, 4, 4, generator=g)
-    k = 7
-    votes = [knn_votes(query, ref, labels, k=k, chunk=c) for c in (1000, 64, 1)]
-    R, Q, L = ref.flatten(1).double().numpy(), query.flatten(1).double().numpy(), labels.numpy()
+    ref, query = torch.rand(300, 1, 4, 4, generator=g), torch.rand(20, 1, 4, 4, generator=g)
+    got = [nearest_distance(query, ref, chunk=c) for c in (1000, 64, 1)]
+    R, Q = ref.flatten(1).double().numpy(), query.flatten(1).double().numpy()
     for i, q in enumerate(Q):
-        d = ((R - q) ** 2).sum(1)
-        near = np.argsort(d, kind="stable")[:k]
-        counts = np.bincount(L[near], minlength=5)
-        for v in votes:
-            assert v["label"][i].item() == counts.argmax()  # argmax: the smallest of tied labels
-            assert v["agreement"][i].item() == pytest.approx(counts.max() / k)
-            assert v["distance"][i].item() == pytest.approx(d[near[0]], rel=1e-4, abs=1e-5)
-    own = knn_votes(ref[:10], ref, labels, k=1)
-    assert torch.equal(own["label"], labels[:10]) and torch.all(own["distance"] < 1e-5)
+        expected = ((R - q) ** 2).sum(1).min()
+        for d in got:
+            assert d[i].item() == pytest.approx(expected, rel=1e-4, abs=1e-5)
+    assert torch.all(nearest_distance(ref[:10], ref) < 1e-5)
     a, b = (torch.rand(2, 1, 8, 8, generator=g) > 0.5).float()
-    hamming = knn_votes(a[None], b[None], torch.tensor([3]), k=1)
-    assert hamming["distance"].item() == (a != b).sum().item() and hamming["label"].item() == 3
+    assert nearest_distance(a[None], b[None]).item() == (a != b).sum().item()
 
 
 def test_shuffle_pixels_keeps_the_ink_and_moves_the_pixels():

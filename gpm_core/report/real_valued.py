@@ -20,6 +20,7 @@ from ..config import config_from_dict, load_config, profiles, to_dict
 from ..models import build_model
 from . import RESULTS, finished_groups, fmt_mean_sd, group_runs, image_grid, model_and_episode, seed_summary
 from .paper_numbers import TABLE1, TABLE3
+from .samples import nearest_distance
 from .table1 import end_slope, fig_training_curves  # noqa: F401 (end_slope: book/13_real_valued)
 # (table, dataset): the real-valued cells of GPM, in the paper's order
 CELLS = (("Table 1", "cifar10"), ("Table 3", "fashion_mnist"), ("Table 3", "cifar100"),
@@ -334,9 +335,7 @@ def reconstructions_and_samples(model, X: torch.Tensor, n_samples: int, n_reads:
     for _ in range(n_reads):
         W = model.address(model.encode(images[-1]), state)
         images.append(dmol_mean(model.likelihood, model.decode(W @ M)))
-    written = X.flatten(2)  # (1, T, P)
-    nearest = [((x.flatten(2)[0][:, None] - written[0][None]) ** 2).mean(-1).min(-1).values.mean().item()
-               for x in images]
+    nearest = [(nearest_distance(x[0], X[0]) / X[0, 0].numel()).mean().item() for x in images]
     res = {"written": X[0], "read": dmol_mean(model.likelihood, out)[0], "generated": images[0][0],
            "nearest": nearest, "spread": [_spread(x[0]) for x in images], "written_spread": _spread(X[0]),
            "n_reads": n_reads}

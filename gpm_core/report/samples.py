@@ -87,33 +87,23 @@ def sample_trajectory(model, X: torch.Tensor, n: int, n_reads: int, rule: str = 
 
 
 @torch.no_grad()
-def knn_votes(images: torch.Tensor, ref_images: torch.Tensor, ref_labels: torch.Tensor, k: int = 10,
-              chunk: int = 8192) -> dict:
-    """Label `images` (N, ...) by their k nearest reference images (M, ...) with labels (M,):
-    squared Euclidean distance between the flattened pixels (for binary images, the Hamming
-    distance). Returns 'label' (N,), the majority label of the k neighbours (ties: the
-    smallest label); 'agreement' (N,), the share of the k carrying it; 'distance' (N,), the
-    distance to the nearest. book/08_reconstructions reads the distance against a real test
-    image's and against `shuffle_pixels` noise's; the agreement is no such measure (MNIST-like
-    noise has neighbours of one class too: the digits with the least ink)."""
+def nearest_distance(images: torch.Tensor, reference: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """For each of `images` (N, ...), the squared Euclidean distance between its flattened
+    pixels and those of the nearest of `reference` (M, ...), in chunks of `chunk` reference
+    images; for binary images, the Hamming distance. (N,). book/08_reconstructions reads it
+    against a real test image's and `shuffle_pixels` noise's distance."""
     A = images.flatten(1).float()
     a2 = A.square().sum(1, keepdim=True)
-    best_d = A.new_full((len(A), 0), 0.0)
-    best_l = torch.zeros(len(A), 0, dtype=torch.long)
-    for s in range(0, len(ref_images), chunk):
-        B = ref_images[s:s + chunk].flatten(1).float()
-        d = (a2 - 2 * A @ B.T + B.square().sum(1)).clamp_min(0)
-        d, lab = torch.cat([best_d, d], 1), torch.cat([best_l, ref_labels[s:s + chunk].expand(len(A), -1)], 1)
-        best_d, idx = d.topk(min(k, d.shape[1]), dim=1, largest=False)
-        best_l = lab.gather(1, idx)
-    counts = torch.nn.functional.one_hot(best_l, int(ref_labels.max()) + 1).sum(1)  # (N, classes)
-    return {"label": counts.argmax(1), "agreement": counts.max(1).values.float() / best_l.shape[1],
-            "distance": best_d[:, 0]}
+    best = A.new_full((len(A),), float("inf"))
+    for s in range(0, len(reference), chunk):
+        B = reference[s:s + chunk].flatten(1).float()
+        best = torch.minimum(best, (a2 - 2 * A @ B.T + B.square().sum(1)).clamp_min(0).amin(1))
+    return best
 
 
 def shuffle_pixels(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Each image (N, C, H, W) with its pixels put in a random order: the same ink, no shape
-    (the control of `knn_votes`)."""
+    (the control of `nearest_distance`)."""
     flat = images.flatten(1)
     order = torch.rand(flat.shape, generator=generator).argsort(1)
     return flat.gather(1, order.to(flat.device)).view_as(images)
