@@ -110,8 +110,9 @@ if RETRAIN:  # the same command that produced results/ (see scripts/train-all)
 #   ({glue:text}`dkm_cpu_steps:,d` for DKM, whose step is slower), Adam at $2\cdot10^{-3}$
 #   ($10^{-3}$ for DKM, whose sequential writing we have not tried at the higher rate) halved
 #   every quarter of the run, gradient clipping at 10, `channels_last` (1.7 times faster steps
-#   on a CPU): at most 30 minutes of one CPU thread. `cpu_alpha` (GPM, authors' code): the `cpu` recipe with
-#   $\alpha = 2\cdot10^{-3}$ for the writing pseudo-inverse $W_0^+$ instead of the authors'
+#   on a CPU): at most 30 minutes of one CPU thread. `cpu_alpha` (GPM, authors' code): the
+#   `cpu` recipe with $\alpha = 2\cdot10^{-3}$ for the writing pseudo-inverse $W_0^+$ instead
+#   of the authors'
 #   $5\cdot10^{-4}$ (*Where the bound goes*, below); `cpu_alpha_cap` the same with each $\alpha$
 #   capped per matrix at $1.8/\sigma_{\max}^2$; `cpu_long_alpha` the `cpu_long` run with both. `cpu_long`: 32,000 steps at $10^{-3}$ halved
 #   every quarter, at most 2.5 hours, resumable. `paper`: 15,000 steps of 32
@@ -157,7 +158,6 @@ glue("dkm_cpu_s", step_s["dkm_resnet"] * dkm_steps, display=False)
 glue("dkm_at_gpm_steps_s", step_s["dkm_resnet"] * gpm_steps, display=False)
 glue("gpm_cpu_s", step_s["gpm_authors"] * gpm_steps, display=False)
 assert step_s["gpm_authors"] * gpm_steps < budget_s, "the GPM cpu profiles no longer fit their budget"
-
 assert step_s["dkm_resnet"] > step_s["gpm_authors"] and dkm_steps < gpm_steps
 assert step_s["dkm_resnet"] * dkm_steps < budget_s, "DKM's cpu profile no longer fits its budget"
 glue("budget_s", budget_s, display=False)

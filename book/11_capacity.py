@@ -394,8 +394,9 @@ assert not any(r["bad"] for r in rows_d) and max(r["ratio_max"] for r in rows_d)
 #    40 images again: DKM's long model loses {glue:text}`dkm_repeat_long:.1f` nats of
 #    reconstruction that way, its `cpu` model {glue:text}`dkm_repeat_cpu:.1f`, and the long
 #    model also loses {glue:text}`dkm_long_4:.1f` rewriting the 20 images of 4-class episodes,
-#    so training longer on $T = 32$ made DKM worse at rewriting. The paper's DKM memory has the same 32 rows and its 8-class episodes the same
-#    40 distinct images, yet its curve stays flat: the gap is the trained model's compression
+#    so training longer on $T = 32$ made DKM worse at rewriting. The paper's DKM memory has
+#    the same 32 rows and its 8-class episodes the same 40 distinct images, yet its curve
+#    stays flat: the gap is the trained model's compression
 #    of more images than rows, which the paper credits to its model ("compresses and
 #    generalises significantly better for long episodes"); why rewriting hurts the longer-trained
 #    DKM is not measured here.
